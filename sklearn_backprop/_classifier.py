@@ -1,0 +1,295 @@
+"""BackpropClassifier: the seed's one-vs-all network as a scikit-learn classifier."""
+
+import numpy as np
+from scipy.special import log_expit, logsumexp
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from sklearn_backprop._base import BaseBackprop
+
+
+def _open_unit_interval(P: np.ndarray) -> np.ndarray:
+    """Clip probabilities into the open interval (0, 1) the dtype can represent."""
+    info = np.finfo(P.dtype)
+    return np.clip(P, info.tiny, 1 - info.epsneg, out=P)
+
+
+class BackpropClassifier(ClassifierMixin, BaseBackprop):
+    """Backpropagation network classifier trained by ``scipy.optimize.minimize``.
+
+    The network of the seed: weight matrices Θ^(l) with a bias column, forward
+    propagation, δ terms, Δ accumulation and the regularised D-term gradient.
+    All Θ^(l) are flattened into one vector, and the cross-entropy cost with
+    its exact gradient is handed to a gradient-based method of
+    :func:`scipy.optimize.minimize`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(25,)
+        Units S_l of each hidden layer. ``()`` gives (multinomial or
+        one-vs-all) logistic regression. 25 is the hidden size of the classic
+        handwritten-digits exercise the seed follows.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden-unit activation g; "logistic" is the seed's sigmoid.
+    output_activation : {"auto", "logistic", "softmax"}, default="auto"
+        Output units. "auto" uses one logistic unit for binary targets, one
+        logistic unit per label for multilabel targets and softmax for
+        multiclass targets. "logistic" uses K sigmoid units for K classes, the
+        seed's one-vs-all network, trained with the sum of K binary
+        cross-entropies; ``predict_proba`` then normalises each row.
+    alpha : float, default=1e-4
+        L2 penalty λ. The cost gains (α / (2W)) Σ Θ² over the non-bias
+        weights, W being the total sample weight, so ``alpha`` means what it
+        means in :class:`~sklearn.neural_network.MLPClassifier` (same default).
+    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC"}, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`. All of them use the
+        gradient; methods that do not (e.g. "Nelder-Mead") are refused.
+    max_iter : int, default=200
+        Iteration limit: ``maxiter`` of every solver except TNC, which counts
+        only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
+    tol : float, default=1e-4
+        Stopping tolerance, passed as the solver's own option: ``gtol`` for
+        L-BFGS-B, CG, BFGS and TNC, ``xtol`` for Newton-CG.
+    max_fun : int, default=15000
+        Limit on cost+gradient evaluations (``maxfun``) for L-BFGS-B and TNC.
+    init_epsilon : float, default=None
+        Initial weights are drawn uniformly from [-ε, ε]. None uses
+        ε = √6 / √(S_l + S_{l+1}) for each layer.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial weights; an int makes fits reproducible.
+    warm_start : bool, default=False
+        Start from the previous fit's Θ instead of a random initialisation.
+    verbose : bool or int, default=False
+        Print one line per iteration: iteration, J, gradient norm and time.
+    solver_options : dict, default=None
+        Extra ``options`` for :func:`scipy.optimize.minimize`; they override
+        the ones derived from ``max_iter``, ``max_fun`` and ``tol``.
+
+    Attributes
+    ----------
+    thetas_ : list of ndarray
+        Θ^(l) of shape (S_{l+1}, S_l + 1), bias in column 0; views of one
+        contiguous vector, in the training data's dtype.
+    coefs_ : list of ndarray
+        Weights in :class:`~sklearn.neural_network.MLPClassifier`'s layout,
+        ``coefs_[l] = thetas_[l][:, 1:].T``.
+    intercepts_ : list of ndarray
+        Biases in MLPClassifier's layout, ``intercepts_[l] = thetas_[l][:, 0]``.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_layers_ : int
+        Number of layers L, input and output included.
+    n_outputs_ : int
+        Number of output units S_L.
+    out_activation_ : str
+        The output activation used.
+    loss_ : float
+        Final value of the regularised cost J.
+    loss_curve_ : list of float
+        J after each iteration of the solver.
+    n_iter_ : int
+        Iterations the solver ran.
+    optimize_result_ : scipy.optimize.OptimizeResult
+        What :func:`scipy.optimize.minimize` returned.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Multi-layer perceptron classifier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_backprop import BackpropClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), alpha=1.0,
+    ...                          random_state=0).fit(X, y)
+    >>> clf.predict(X[:3])
+    array([0, 0, 0])
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    >>> bool(clf.score(X, y) > 0.95)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseBackprop._parameter_constraints,
+        "output_activation": [StrOptions({"auto", "logistic", "softmax"})],
+    }
+    _loss = "log_loss"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        *,
+        output_activation="auto",
+        alpha=1e-4,
+        solver="L-BFGS-B",
+        max_iter=200,
+        tol=1e-4,
+        max_fun=15000,
+        init_epsilon=None,
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        solver_options=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            output_activation=output_activation,
+            alpha=alpha,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            max_fun=max_fun,
+            init_epsilon=init_epsilon,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            solver_options=solver_options,
+        )
+
+    def _encode_targets(self, y, dtype):
+        check_classification_targets(y)
+        target_type = type_of_target(y)
+        if target_type == "multiclass-multioutput":
+            raise ValueError(
+                "BackpropClassifier does not support multiclass-multioutput "
+                "targets; y must be binary, multiclass or a multilabel "
+                "indicator matrix."
+            )
+        binarizer = LabelBinarizer().fit(y)
+        if binarizer.classes_.shape[0] < 2:
+            raise ValueError(
+                "BackpropClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {binarizer.classes_[0]!r}."
+            )
+        if (
+            self.warm_start
+            and hasattr(self, "classes_")
+            and not np.array_equal(self.classes_, binarizer.classes_)
+        ):
+            raise ValueError(
+                "warm_start=True needs the same classes as the previous fit: "
+                f"{self.classes_} before, {binarizer.classes_} now."
+            )
+        Y = binarizer.transform(y).astype(dtype)
+        out_activation = self.output_activation
+        if out_activation == "auto":
+            out_activation = "softmax" if target_type == "multiclass" else "logistic"
+        if out_activation == "softmax":
+            if target_type == "multilabel-indicator":
+                raise ValueError(
+                    "output_activation='softmax' needs one label per sample; "
+                    "multilabel y needs 'logistic' (one unit per label) or 'auto'."
+                )
+            if Y.shape[1] == 1:  # binary: two softmax units, one per class
+                Y = np.hstack([1 - Y, Y])
+        attrs = {"classes_": binarizer.classes_, "_label_binarizer": binarizer}
+        return Y, out_activation, attrs
+
+    def _is_multilabel(self) -> bool:
+        return self._label_binarizer.y_type_ == "multilabel-indicator"
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            log of :meth:`predict_proba`.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_backprop import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
+        >>> clf.predict_log_proba(X[:2]).shape
+        (2, 3)
+        """
+        return np.log(self.predict_proba(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, strictly inside (0, 1).
+
+        Softmax outputs are the probabilities; K logistic units are normalised
+        to sum to one (multiclass) or kept as independent label probabilities
+        (multilabel); a single logistic unit gives [1 - p, p].
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class (or label), in the training dtype.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_backprop import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
+        >>> clf.predict_proba(X[:2]).sum(axis=1)
+        array([1., 1.])
+        """
+        Z = self._output_logits(X)
+        if self.out_activation_ == "softmax":
+            log_p = Z - logsumexp(Z, axis=1, keepdims=True)
+        elif Z.shape[1] == 1:  # binary: log σ(-z), log σ(z)
+            log_p = log_expit(np.hstack([-Z, Z]))
+        elif self._is_multilabel():
+            log_p = log_expit(Z)
+        else:  # K logistic units, normalised in log space
+            log_p = log_expit(Z)
+            log_p -= logsumexp(log_p, axis=1, keepdims=True)
+        return _open_unit_interval(np.exp(log_p))
+
+    def predict(self, X):
+        """Predict class labels (or label indicators for multilabel y).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Predicted classes.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_backprop import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
+        >>> clf.predict(X[[0, 50, 100]])
+        array([0, 1, 2])
+        """
+        Z = self._output_logits(X)
+        if self._is_multilabel():
+            return (Z > 0).astype(int)
+        if Z.shape[1] == 1:
+            return self.classes_[(Z[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,210 @@
+"""Output units and losses: the output layer's activation, loss and δ^(L).
+
+``OUTPUT_ACTIVATIONS`` maps an output-activation name to an in-place function
+used for prediction. ``LOSSES`` maps an (output activation, loss) pair to a
+function that, given the output layer's pre-activations z^(L), writes each
+row's loss and the seed's δ^(L) = ∂loss/∂z^(L) (for cross-entropy with
+logistic or softmax units, δ^(L) = a^(L) - y). Losses are computed from z^(L)
+directly (log-sigmoid, log-sum-exp), so log(0) is never reached.
+"""
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit
+
+
+def inplace_sigmoid(Z: NDArray) -> None:
+    """Logistic output units, accurate to relative precision, in place.
+
+    Parameters
+    ----------
+    Z : ndarray
+        Pre-activations z^(L); overwritten with a^(L) = 1 / (1 + exp(-z)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[-800.0, 0.0]])
+    >>> inplace_sigmoid(Z)
+    >>> Z
+    array([[0. , 0.5]])
+    """
+    expit(Z, out=Z)
+
+
+def inplace_softmax(Z: NDArray) -> None:
+    """Softmax over each row, in place, shifted by the row maximum.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Pre-activations z^(L); overwritten with the class probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1000.0, 1000.0]])
+    >>> inplace_softmax(Z)
+    >>> Z
+    array([[0.5, 0.5]])
+    """
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+
+
+def inplace_identity(Z: NDArray) -> None:
+    """Identity output units (regression): leaves ``Z`` unchanged.
+
+    Parameters
+    ----------
+    Z : ndarray
+        Pre-activations, which are also the outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.5]])
+    >>> inplace_identity(Z)
+    >>> Z
+    array([[1.5]])
+    """
+
+
+def logistic_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+    """Cross-entropy of K logistic units, summed over units (the seed's network).
+
+    loss = Σ_k softplus(z_k) - y_k z_k, which equals
+    -Σ_k [y_k log a_k + (1 - y_k) log(1 - a_k)] and never takes log(0);
+    δ^(L) = a - y.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Pre-activations z^(L); overwritten with δ^(L).
+    Y : ndarray of shape (n_samples, K)
+        Targets in [0, 1].
+    row_loss : ndarray of shape (n_samples,)
+        Receives each row's loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z, Y, loss = np.array([[0.0]]), np.array([[1.0]]), np.empty(1)
+    >>> logistic_log_loss(Z, Y, loss)
+    >>> loss.round(4), Z
+    (array([0.6931]), array([[-0.5]]))
+    """
+    E = np.exp(-np.abs(Z))  # e^{-|z|} in (0, 1]: no overflow
+    L = np.log1p(E)
+    L += np.maximum(Z, 0)
+    L -= Y * Z
+    L.sum(axis=1, out=row_loss)
+    # σ(z) = 1 / (1 + e^{-|z|}) for z >= 0 and e^{-|z|} / (1 + e^{-|z|}) otherwise
+    S = np.where(Z >= 0, 1, E)
+    S /= 1 + E
+    np.subtract(S, Y, out=Z)
+
+
+def softmax_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+    """Categorical cross-entropy of softmax units, via log-sum-exp.
+
+    loss = s · logsumexp(z) - y · z with s = Σ_k y_k (1 for one-hot rows);
+    δ^(L) = s · softmax(z) - y.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Pre-activations z^(L); overwritten with δ^(L).
+    Y : ndarray of shape (n_samples, K)
+        Non-negative targets, usually one-hot.
+    row_loss : ndarray of shape (n_samples,)
+        Receives each row's loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z, Y, loss = np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.empty(1)
+    >>> softmax_log_loss(Z, Y, loss)
+    >>> loss.round(4), Z
+    (array([0.6931]), array([[-0.5,  0.5]]))
+    """
+    Z -= Z.max(axis=1, keepdims=True)
+    s = Y.sum(axis=1)
+    np.einsum("ij,ij->i", Y, Z, out=row_loss)
+    np.exp(Z, out=Z)
+    total = Z.sum(axis=1)
+    row_loss *= -1
+    row_loss += s * np.log(total)
+    Z *= (s / total)[:, None]
+    Z -= Y
+
+
+def identity_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+    """Half squared error of identity units: loss = ½‖z - y‖², δ^(L) = z - y.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Pre-activations z^(L) (the predictions); overwritten with δ^(L).
+    Y : ndarray of shape (n_samples, K)
+        Real targets.
+    row_loss : ndarray of shape (n_samples,)
+        Receives each row's loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z, Y, loss = np.array([[3.0]]), np.array([[1.0]]), np.empty(1)
+    >>> identity_squared_error(Z, Y, loss)
+    >>> loss, Z
+    (array([2.]), array([[2.]]))
+    """
+    Z -= Y
+    np.einsum("ij,ij->i", Z, Z, out=row_loss)
+    row_loss *= 0.5
+
+
+def logistic_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+    """Half squared error of logistic units, the seed's J = ½(ŷ - y)².
+
+    δ^(L) = (a - y) a (1 - a).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, K)
+        Pre-activations z^(L); overwritten with δ^(L).
+    Y : ndarray of shape (n_samples, K)
+        Targets.
+    row_loss : ndarray of shape (n_samples,)
+        Receives each row's loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z, Y, loss = np.array([[0.0]]), np.array([[1.0]]), np.empty(1)
+    >>> logistic_squared_error(Z, Y, loss)
+    >>> loss, Z
+    (array([0.125]), array([[-0.125]]))
+    """
+    expit(Z, out=Z)
+    R = Z - Y
+    np.einsum("ij,ij->i", R, R, out=row_loss)
+    row_loss *= 0.5
+    R *= Z
+    np.subtract(1, Z, out=Z)
+    Z *= R
+
+
+OUTPUT_ACTIVATIONS = {
+    "logistic": inplace_sigmoid,
+    "softmax": inplace_softmax,
+    "identity": inplace_identity,
+}
+
+LOSSES = {
+    ("logistic", "log_loss"): logistic_log_loss,
+    ("softmax", "log_loss"): softmax_log_loss,
+    ("identity", "squared_error"): identity_squared_error,
+    ("logistic", "squared_error"): logistic_squared_error,
+}

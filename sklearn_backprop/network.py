@@ -1,0 +1,505 @@
+"""The seed's network as plain functions over arrays.
+
+Notation follows the seed: ``layer_sizes = [S_1, ..., S_L]`` with S_1 the
+number of features and S_L the number of output units; Θ^(l) has shape
+(S_{l+1}, S_l + 1) and its column 0 multiplies the bias unit a_0 = 1. All Θ^(l)
+live in one contiguous vector ``theta`` (the vector that
+``scipy.optimize.minimize`` sees); :func:`unpack` returns reshaped views of it.
+
+The cost is::
+
+    J(Θ) = (1/W) Σ_i w_i loss_i + (α / (2W)) Σ_l Σ_{j≠0} (Θ^(l)_ij)²,  W = Σ_i w_i
+
+and its gradient is the seed's D term: D = (1/W) Δ + (α/W) Θ off the bias
+column, D = (1/W) Δ on it, where Δ^(l) = Σ_i δ^(l+1) (a^(l))ᵀ accumulates over
+training examples. Because J and Δ are sums over rows, :func:`cost_grad`
+evaluates them over row chunks, which bounds memory and lets the same
+computation be map-reduced over partitions of the data.
+"""
+
+from collections.abc import Callable, Sequence
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+from sklearn import get_config
+
+from sklearn_backprop._activations import ACTIVATIONS, DELTAS
+from sklearn_backprop._losses import LOSSES, OUTPUT_ACTIVATIONS
+
+__all__ = [
+    "Workspace",
+    "cost_grad",
+    "forward",
+    "gradient_check",
+    "n_params",
+    "numerical_gradient",
+    "pack",
+    "unpack",
+]
+
+
+def n_params(layer_sizes: Sequence[int]) -> int:
+    """Number of weights in a network, bias columns included.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[S_1, ..., S_L]``.
+
+    Returns
+    -------
+    n : int
+        Σ_l S_{l+1} (S_l + 1).
+
+    Examples
+    --------
+    >>> n_params([3, 3, 1])  # the seed's network: Θ^(1) is 3×4, Θ^(2) is 1×4
+    16
+    """
+    return sum(
+        int(s_out) * (int(s_in) + 1)
+        for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False)
+    )
+
+
+def pack(thetas: Sequence[ArrayLike]) -> NDArray:
+    """Flatten the weight matrices Θ^(1), ..., Θ^(L-1) into one vector.
+
+    Parameters
+    ----------
+    thetas : sequence of array-like
+        Θ^(l) of shape (S_{l+1}, S_l + 1), bias in column 0.
+
+    Returns
+    -------
+    theta : ndarray of shape (n_params,)
+        A new contiguous vector holding every Θ^(l) in row-major order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pack([np.ones((2, 3)), np.zeros((1, 3))])
+    array([1., 1., 1., 1., 1., 1., 0., 0., 0.])
+    """
+    return np.concatenate([np.asarray(t).ravel() for t in thetas])
+
+
+def unpack(theta: NDArray, layer_sizes: Sequence[int]) -> list[NDArray]:
+    """Views of the weight matrices Θ^(l) inside the flat vector ``theta``.
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        The flat parameter vector; must be contiguous.
+    layer_sizes : sequence of int
+        ``[S_1, ..., S_L]``.
+
+    Returns
+    -------
+    thetas : list of ndarray
+        Θ^(l) of shape (S_{l+1}, S_l + 1), each a view of ``theta`` (writing
+        to it writes to ``theta``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> theta = np.arange(16.0)
+    >>> T1, T2 = unpack(theta, [3, 3, 1])
+    >>> T1.shape, T2.shape, np.shares_memory(T2, theta)
+    ((3, 4), (1, 4), True)
+    """
+    theta = np.asarray(theta)
+    expected = n_params(layer_sizes)
+    if theta.ndim != 1 or theta.size != expected:
+        raise ValueError(
+            f"theta must be a 1-D vector of {expected} parameters for layer_sizes="
+            f"{list(layer_sizes)}, got shape {theta.shape}."
+        )
+    thetas, start = [], 0
+    for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False):
+        stop = start + s_out * (s_in + 1)
+        thetas.append(theta[start:stop].reshape(s_out, s_in + 1))
+        start = stop
+    return thetas
+
+
+def _check_names(activation: str, output_activation: str, loss: str | None) -> None:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not supported; "
+            f"choose one of {sorted(ACTIVATIONS)}."
+        )
+    if output_activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(
+            f"output_activation={output_activation!r} is not supported; "
+            f"choose one of {sorted(OUTPUT_ACTIVATIONS)}."
+        )
+    if loss is not None and (output_activation, loss) not in LOSSES:
+        pairs = ", ".join(f"{o}+{lo}" for o, lo in LOSSES)
+        raise ValueError(
+            f"loss={loss!r} cannot be combined with output_activation="
+            f"{output_activation!r}; supported pairs: {pairs}."
+        )
+
+
+def _matmul_t(A, theta: NDArray) -> NDArray:
+    """A Θ[:, 1:]ᵀ + Θ[:, 0], the seed's z = Θ a with the bias unit a_0 = 1."""
+    Z = A @ theta[:, 1:].T
+    Z += theta[:, 0]
+    return Z
+
+
+def forward(
+    thetas: Sequence[NDArray],
+    X: ArrayLike,
+    *,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+) -> list[NDArray]:
+    """Forward propagation: the activations a^(1), ..., a^(L) of every layer.
+
+    Implements the seed's equations (1)-(4): z^(l+1) = Θ^(l) a^(l) with the
+    bias unit prepended, a^(l+1) = g(z^(l+1)).
+
+    Parameters
+    ----------
+    thetas : sequence of ndarray
+        Θ^(l) of shape (S_{l+1}, S_l + 1).
+    X : {array-like, sparse matrix} of shape (n_samples, S_1)
+        Input rows; a^(1) = X.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden-unit activation g.
+    output_activation : {"logistic", "softmax", "identity"}, default="logistic"
+        Activation of the output units.
+
+    Returns
+    -------
+    activations : list of ndarray
+        ``[a^(1), ..., a^(L)]``, a^(1) being ``X`` itself; bias units are not
+        included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> T1 = np.array([[0.0, 1.0, 1.0, 1.0]] * 3)  # 3 hidden units
+    >>> T2 = np.array([[-1.5, 1.0, 1.0, 1.0]])
+    >>> a1, a2, a3 = forward([T1, T2], np.zeros((1, 3)))
+    >>> a2, a3
+    (array([[0.5, 0.5, 0.5]]), array([[0.5]]))
+    """
+    _check_names(activation, output_activation, None)
+    A = X if sp.issparse(X) else np.asarray(X)
+    activations = [A]
+    for layer, theta in enumerate(thetas):
+        A = _matmul_t(A, np.asarray(theta))
+        if layer < len(thetas) - 1:
+            ACTIVATIONS[activation](A)
+        else:
+            OUTPUT_ACTIVATIONS[output_activation](A)
+        activations.append(A)
+    return activations
+
+
+class Workspace:
+    """Scratch space reused by :func:`cost_grad` across calls.
+
+    Holds the activation buffers of every layer for one row chunk, the
+    back-propagation scratch, per-row losses and a gradient accumulator. Pass
+    the same instance to repeated :func:`cost_grad` calls (as an optimiser
+    does) and no memory proportional to the number of samples is allocated
+    after the first call.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(20, 3)), np.eye(2)[rng.integers(0, 2, 20)]
+    >>> ws, theta = Workspace(), rng.normal(size=n_params([3, 4, 2]))
+    >>> J1, _ = cost_grad(theta, X, Y, [3, 4, 2], workspace=ws)
+    >>> J2, _ = cost_grad(theta, X, Y, [3, 4, 2], workspace=ws)
+    >>> J1 == J2
+    True
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._capacity = 0
+
+    def buffers(
+        self, n_rows: int, layer_sizes: Sequence[int], dtype: np.dtype
+    ) -> tuple[list[NDArray], NDArray, NDArray]:
+        """Views for ``n_rows`` rows: activations, backprop scratch, row losses."""
+        key = (tuple(layer_sizes), np.dtype(dtype))
+        if key != self._key or n_rows > self._capacity:
+            sizes = layer_sizes[1:]
+            hidden = max(layer_sizes[1:-1], default=0)
+            self._acts = [np.empty(n_rows * s, dtype) for s in sizes]
+            self._back = np.empty(n_rows * hidden, dtype)
+            self._loss = np.empty(n_rows, dtype)
+            self._grad = np.empty(n_params(layer_sizes), dtype)
+            self._key, self._capacity = key, n_rows
+        acts = [
+            buf[: n_rows * s].reshape(n_rows, s)
+            for buf, s in zip(self._acts, layer_sizes[1:], strict=True)
+        ]
+        return acts, self._back, self._loss[:n_rows]
+
+    def gradient(self) -> NDArray:
+        """A flat scratch vector the size of θ, for chunk accumulation."""
+        return self._grad
+
+
+def _default_chunk_size(n: int, layer_sizes: Sequence[int], dtype) -> int:
+    """Rows whose workspace fits scikit-learn's ``working_memory`` (MiB)."""
+    row_bytes = np.dtype(dtype).itemsize * (sum(layer_sizes[1:]) * 2 + 1)
+    budget = get_config()["working_memory"] * 2**20
+    return int(min(max(budget // row_bytes, 1), n))
+
+
+def _chunk_term(
+    thetas, X, Y, sample_weight, activation, loss_fn, grads, workspace, layer_sizes
+) -> float:
+    """Σ_i w_i loss_i over one row chunk; writes the chunk's Δ^(l) into ``grads``."""
+    n = X.shape[0]
+    acts, back, row_loss = workspace.buffers(n, layer_sizes, grads[0].dtype)
+    last = len(thetas) - 1
+    # Forward propagation: z^(l+1) = Θ^(l) [1; a^(l)], a^(l+1) = g(z^(l+1)).
+    A = X
+    for layer, (theta, Z) in enumerate(zip(thetas, acts, strict=True)):
+        if sp.issparse(A):
+            Z[...] = A @ theta[:, 1:].T
+        else:
+            np.matmul(A, theta[:, 1:].T, out=Z)
+        Z += theta[:, 0]
+        if layer < last:
+            ACTIVATIONS[activation](Z)
+        A = Z
+    # Output layer: per-row loss, and z^(L) is overwritten with δ^(L).
+    delta = acts[-1]
+    loss_fn(delta, Y, row_loss)
+    if sample_weight is None:
+        J = float(row_loss.sum())
+    else:
+        J = float(row_loss @ sample_weight)
+        delta *= sample_weight[:, None]
+    # Backward propagation: Δ^(l) = δ^(l+1) [1, a^(l)] summed over rows, then
+    # δ^(l) = (Θ^(l)ᵀ δ^(l+1)) ⊙ g'(z^(l)), written over a^(l) once it is used.
+    for layer in range(last, -1, -1):
+        A = X if layer == 0 else acts[layer - 1]
+        G = grads[layer]
+        if sp.issparse(A):
+            G[:, 1:] = (A.T @ delta).T
+        else:
+            np.matmul(delta.T, A, out=G[:, 1:])
+        delta.sum(axis=0, out=G[:, 0])
+        if layer > 0:
+            B = back[: A.size].reshape(A.shape)
+            np.matmul(delta, thetas[layer][:, 1:], out=B)
+            DELTAS[activation](A, B)
+            delta = A
+    return J
+
+
+def cost_grad(
+    theta: ArrayLike,
+    X: ArrayLike,
+    Y: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    alpha: float = 0.0,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+    loss: str = "log_loss",
+    sample_weight: ArrayLike | None = None,
+    workspace: Workspace | None = None,
+    chunk_size: int | None = None,
+    out: NDArray | None = None,
+) -> tuple[float, NDArray]:
+    """Regularised cost J(Θ) and its gradient, the seed's D terms, in one pass.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        All Θ^(l) flattened (see :func:`pack`).
+    X : {array-like, sparse matrix} of shape (n_samples, S_1)
+        Input rows. float32 input is computed in float32, anything else in
+        float64.
+    Y : array-like of shape (n_samples, S_L)
+        Targets: one-hot, indicator or real values.
+    layer_sizes : sequence of int
+        ``[S_1, ..., S_L]``.
+    alpha : float, default=0.0
+        L2 penalty λ on the non-bias weights, scaled as (α / (2W)) Σ Θ².
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden-unit activation g.
+    output_activation : {"logistic", "softmax", "identity"}, default="logistic"
+        Activation of the output units.
+    loss : {"log_loss", "squared_error"}, default="log_loss"
+        Per-example loss; log_loss pairs with logistic or softmax outputs,
+        squared_error (½‖ŷ - y‖²) with identity or logistic outputs.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weights w_i; None means all ones.
+    workspace : Workspace, default=None
+        Scratch space to reuse across calls; a fresh one is used if None.
+    chunk_size : int, default=None
+        Rows per chunk. None derives it from scikit-learn's ``working_memory``
+        configuration (``sklearn.set_config``).
+    out : ndarray of shape (n_params,), default=None
+        Where to write the gradient; must have the computation's dtype.
+
+    Returns
+    -------
+    J : float
+        The cost.
+    grad : ndarray of shape (n_params,)
+        ∂J/∂θ, flattened like ``theta``, in the computation's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, Y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.0]])
+    >>> J, grad = cost_grad(np.zeros(n_params([2, 1])), X, Y, [2, 1])
+    >>> round(J, 4), grad
+    (0.6931, array([ 0.  ,  0.25, -0.25]))
+    """
+    _check_names(activation, output_activation, loss)
+    layer_sizes = [int(s) for s in layer_sizes]
+    if not sp.issparse(X):
+        X = np.asarray(X)
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    n = X.shape[0]
+    if X.ndim != 2 or X.shape[1] != layer_sizes[0]:
+        raise ValueError(
+            f"X must have shape (n_samples, {layer_sizes[0]}), got {X.shape}."
+        )
+    if Y.shape != (n, layer_sizes[-1]):
+        raise ValueError(f"Y must have shape ({n}, {layer_sizes[-1]}), got {Y.shape}.")
+    theta = np.ascontiguousarray(theta, dtype=dtype)
+    thetas = unpack(theta, layer_sizes)
+    if sample_weight is None:
+        W = float(n)
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=dtype)
+        W = float(sample_weight.sum())
+    if not W > 0:
+        raise ValueError("cost_grad needs at least one sample with positive weight.")
+    grad = np.empty(theta.size, dtype) if out is None else out
+    workspace = Workspace() if workspace is None else workspace
+    if chunk_size is None:
+        chunk_size = _default_chunk_size(n, layer_sizes, dtype)
+    elif not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    loss_fn = LOSSES[output_activation, loss]
+
+    J = 0.0
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        # The first chunk writes Δ straight into grad; later ones add to it.
+        target = grad if start == 0 else workspace.gradient()
+        J += _chunk_term(
+            thetas,
+            X[start:stop],
+            Y[start:stop],
+            None if sample_weight is None else sample_weight[start:stop],
+            activation,
+            loss_fn,
+            unpack(target, layer_sizes),
+            workspace,
+            layer_sizes,
+        )
+        if start:
+            grad += target
+
+    # D = (1/W) Δ + (α/W) Θ off the bias column; J gains (α/(2W)) Σ Θ².
+    grad /= W
+    J /= W
+    for theta_l, grad_l in zip(thetas, unpack(grad, layer_sizes), strict=True):
+        weights = theta_l[:, 1:]
+        J += 0.5 * alpha / W * float(np.vdot(weights, weights))
+        grad_l[:, 1:] += (alpha / W) * weights
+    return J, grad
+
+
+def numerical_gradient(
+    fun: Callable[[NDArray], float], theta: ArrayLike, eps: float = 1e-4
+) -> NDArray:
+    """Central finite differences (J(θ + ε e_k) - J(θ - ε e_k)) / 2ε.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(theta) -> J``, a scalar function of the flat parameter vector.
+    theta : array-like of shape (n_params,)
+        Where to differentiate.
+    eps : float, default=1e-4
+        Step ε.
+
+    Returns
+    -------
+    grad : ndarray of shape (n_params,)
+        The numerical gradient, in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> numerical_gradient(lambda t: float(t @ t), np.array([1.0, -2.0]))
+    array([ 2., -4.])
+    """
+    theta = np.array(theta, dtype=np.float64)
+    grad = np.empty_like(theta)
+    for k in range(theta.size):
+        saved = theta[k]
+        theta[k] = saved + eps
+        plus = fun(theta)
+        theta[k] = saved - eps
+        minus = fun(theta)
+        theta[k] = saved
+        grad[k] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def gradient_check(
+    theta: ArrayLike,
+    X: ArrayLike,
+    Y: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    eps: float = 1e-4,
+    **kwargs,
+) -> float:
+    """Relative error ‖g_num - g‖ / ‖g_num + g‖ of :func:`cost_grad`'s gradient.
+
+    Parameters
+    ----------
+    theta, X, Y, layer_sizes
+        As for :func:`cost_grad`.
+    eps : float, default=1e-4
+        Finite-difference step, see :func:`numerical_gradient`.
+    **kwargs
+        Keyword arguments of :func:`cost_grad` (alpha, activation, ...).
+
+    Returns
+    -------
+    error : float
+        About 1e-9 or less when the gradient is right (in float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(5, 3)), np.eye(2)[[0, 1, 1, 0, 1]]
+    >>> theta = rng.normal(size=n_params([3, 4, 2]))
+    >>> gradient_check(theta, X, Y, [3, 4, 2], alpha=1.0) < 1e-8
+    True
+    """
+    _, grad = cost_grad(theta, X, Y, layer_sizes, **kwargs)
+    num = numerical_gradient(
+        lambda t: cost_grad(t, X, Y, layer_sizes, **kwargs)[0], theta, eps
+    )
+    denom = np.linalg.norm(num + grad)
+    return float(np.linalg.norm(num - grad) / denom) if denom else 0.0
