@@ -105,8 +105,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import scale
     >>> from sklearn_backprop import BackpropClassifier
     >>> X, y = load_iris(return_X_y=True)
+    >>> X = scale(X)
     >>> clf = BackpropClassifier(hidden_layer_sizes=(5,), alpha=1.0,
     ...                          random_state=0).fit(X, y)
     >>> clf.predict(X[:3])
@@ -214,10 +216,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Examples
         --------
         >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
         >>> from sklearn_backprop import BackpropClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
-        >>> clf.predict_log_proba(X[:2]).shape
+        >>> clf = BackpropClassifier(random_state=0).fit(scale(X), y)
+        >>> clf.predict_log_proba(scale(X)[:2]).shape
         (2, 3)
         """
         return np.log(self.predict_proba(X))
@@ -242,10 +245,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Examples
         --------
         >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
         >>> from sklearn_backprop import BackpropClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
-        >>> clf.predict_proba(X[:2]).sum(axis=1)
+        >>> clf = BackpropClassifier(random_state=0).fit(scale(X), y)
+        >>> clf.predict_proba(scale(X)[:2]).sum(axis=1)
         array([1., 1.])
         """
         Z = self._output_logits(X)
@@ -276,10 +280,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Examples
         --------
         >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
         >>> from sklearn_backprop import BackpropClassifier
         >>> X, y = load_iris(return_X_y=True)
-        >>> clf = BackpropClassifier(random_state=0).fit(X, y)
-        >>> clf.predict(X[[0, 50, 100]])
+        >>> clf = BackpropClassifier(random_state=0).fit(scale(X), y)
+        >>> clf.predict(scale(X)[[0, 50, 100]])
         array([0, 1, 2])
         """
         Z = self._output_logits(X)

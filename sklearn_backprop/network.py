@@ -366,7 +366,14 @@ def cost_grad(
     """
     _check_names(activation, output_activation, loss)
     layer_sizes = [int(s) for s in layer_sizes]
-    if not sp.issparse(X):
+    if len(layer_sizes) < 2:
+        raise ValueError(
+            "layer_sizes needs at least an input and an output size, got "
+            f"{layer_sizes}."
+        )
+    if sp.issparse(X):
+        X = X if X.format in ("csr", "csc") else X.tocsr()  # row slicing
+    else:
         X = np.asarray(X)
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     if X.dtype != dtype:
@@ -385,10 +392,24 @@ def cost_grad(
         W = float(n)
     else:
         sample_weight = np.asarray(sample_weight, dtype=dtype)
+        if sample_weight.shape != (n,):
+            raise ValueError(
+                f"sample_weight must have shape ({n},), got {sample_weight.shape}."
+            )
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
         W = float(sample_weight.sum())
     if not W > 0:
         raise ValueError("cost_grad needs at least one sample with positive weight.")
-    grad = np.empty(theta.size, dtype) if out is None else out
+    if out is None:
+        grad = np.empty(theta.size, dtype)
+    elif out.shape != theta.shape or out.dtype != dtype:
+        raise ValueError(
+            f"out must be a {np.dtype(dtype)} vector of shape {theta.shape}, got "
+            f"{out.dtype} of shape {out.shape}."
+        )
+    else:
+        grad = out
     workspace = Workspace() if workspace is None else workspace
     if chunk_size is None:
         chunk_size = _default_chunk_size(n, layer_sizes, dtype)

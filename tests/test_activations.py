@@ -1,0 +1,158 @@
+"""Hidden-unit activations g and their δ functions against textbook formulas.
+
+Every expectation is computed independently of the package: the activation
+from its defining formula, the derivative either from the seed's analytic
+derivation (g'(z) = e^{-z} / (1 + e^{-z})² for the logistic unit, ...) or by
+central finite differences of the textbook formula.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_backprop._activations import ACTIVATIONS, DELTAS
+
+NAMES = ["logistic", "tanh", "relu", "identity"]
+
+
+def textbook(name, z):
+    """g(z) written from its definition (moderate z only, |z| < ~300)."""
+    if name == "logistic":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return (np.exp(z) - np.exp(-z)) / (np.exp(z) + np.exp(-z))
+    if name == "relu":
+        return np.where(z > 0, z, 0.0)
+    if name == "identity":
+        return z.copy()
+    raise AssertionError(name)
+
+
+def textbook_derivative(name, z):
+    """g'(z) from the analytic derivation (the seed's for the logistic unit)."""
+    if name == "logistic":
+        return np.exp(-z) / (1.0 + np.exp(-z)) ** 2
+    if name == "tanh":
+        return 1.0 / np.cosh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(float)
+    if name == "identity":
+        return np.ones_like(z)
+    raise AssertionError(name)
+
+
+def pre_activations(rng, shape=(7, 5), scale=3.0):
+    """Random z kept at least 1e-3 away from 0 (relu's kink)."""
+    Z = rng.normal(scale=scale, size=shape)
+    Z[np.abs(Z) < 1e-3] = 0.5
+    return Z
+
+
+def test_tables_cover_the_same_activations():
+    assert set(ACTIVATIONS) == set(NAMES)
+    assert set(DELTAS) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_matches_textbook_formula_in_place(name):
+    rng = np.random.default_rng(0)
+    Z = pre_activations(rng, scale=6.0)
+    expected = textbook(name, Z)
+    buffer = Z
+    result = ACTIVATIONS[name](Z)
+    assert result is None  # works in place
+    assert Z is buffer
+    assert_allclose(Z, expected, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_on_a_non_contiguous_view(name):
+    rng = np.random.default_rng(1)
+    Z = pre_activations(rng, shape=(6, 8))
+    expected = Z.copy()
+    expected[:, ::2] = textbook(name, Z[:, ::2])
+    ACTIVATIONS[name](Z[:, ::2])
+    # only the view's elements change
+    assert_allclose(Z, expected, rtol=0, atol=1e-15)
+
+
+def test_logistic_values_by_hand():
+    Z = np.array([[0.0, np.log(3.0), -np.log(3.0)]])
+    ACTIVATIONS["logistic"](Z)
+    # g(0) = 1/2, g(log 3) = 1/(1 + 1/3) = 3/4, g(-log 3) = 1/(1 + 3) = 1/4
+    assert_allclose(Z, [[0.5, 0.75, 0.25]], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_and_tanh_saturate_without_warnings(dtype):
+    Z = np.array([[-1e4, -800.0, 0.0, 800.0, 1e4]], dtype=dtype)
+    T = Z.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ACTIVATIONS["logistic"](Z)
+        ACTIVATIONS["tanh"](T)
+    assert Z.dtype == dtype and T.dtype == dtype
+    assert_array_equal(Z, np.array([[0.0, 0.0, 0.5, 1.0, 1.0]], dtype=dtype))
+    assert_array_equal(T, np.array([[-1.0, -1.0, 0.0, 1.0, 1.0]], dtype=dtype))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_activation_keeps_float32(name):
+    rng = np.random.default_rng(2)
+    Z = pre_activations(rng).astype(np.float32)
+    expected = textbook(name, Z.astype(np.float64))
+    ACTIVATIONS[name](Z)
+    assert Z.dtype == np.float32
+    assert_allclose(Z, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_delta_is_back_times_analytic_derivative(name):
+    rng = np.random.default_rng(3)
+    Z = pre_activations(rng)
+    back = rng.normal(size=Z.shape)
+    expected = back * textbook_derivative(name, Z)
+    A = textbook(name, Z)
+    result = DELTAS[name](A, back.copy())
+    assert result is None  # A is overwritten with δ
+    # δ is formed from the output a (1 - a², a (1 - a)), so near saturation
+    # its error is absolute, a few ulps of 1 times |back|.
+    assert_allclose(A, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_delta_is_back_times_numerical_derivative(name):
+    rng = np.random.default_rng(4)
+    Z = pre_activations(rng, scale=2.0)
+    back = rng.normal(size=Z.shape)
+    h = 1e-6
+    numeric = (textbook(name, Z + h) - textbook(name, Z - h)) / (2 * h)
+    A = Z.copy()
+    ACTIVATIONS[name](A)  # the package's own forward output feeds its δ
+    DELTAS[name](A, back.copy())
+    assert_allclose(A, back * numeric, rtol=1e-7, atol=1e-9)
+
+
+def test_relu_delta_is_zero_where_the_unit_is_off():
+    A = np.array([[0.0, 0.0, 2.0, 1e-300]])
+    back = np.array([[5.0, -5.0, 3.0, 7.0]])
+    DELTAS["relu"](A, back)
+    assert_array_equal(A, [[0.0, 0.0, 3.0, 7.0]])
+
+
+def test_logistic_delta_by_hand():
+    # a = 1/2: g' = 1/4; a = 3/4: g' = 3/16; a = 1: g' = 0 (saturated)
+    A = np.array([[0.5, 0.75, 1.0]])
+    back = np.array([[2.0, 4.0, 9.0]])
+    DELTAS["logistic"](A, back)
+    assert_allclose(A, [[0.5, 0.75, 0.0]], rtol=0, atol=1e-15)
+
+
+def test_tanh_delta_by_hand():
+    # g'(z) = 1 - tanh(z)², so a = 0.5 gives 0.75 and a = -1 gives 0
+    A = np.array([[0.0, 0.5, -1.0]])
+    back = np.array([[3.0, 2.0, 5.0]])
+    DELTAS["tanh"](A, back)
+    assert_allclose(A, [[3.0, 1.5, 0.0]], rtol=0, atol=1e-15)

@@ -1,0 +1,10 @@
+"""scikit-learn's estimator checks, at the default parameters."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_backprop import BackpropClassifier
+
+
+@parametrize_with_checks([BackpropClassifier()])
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
