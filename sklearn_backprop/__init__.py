@@ -1,11 +1,13 @@
 """The classic backpropagation network as a scikit-learn estimator.
 
-``BackpropClassifier`` trains the network of forward propagation, δ terms,
-Δ accumulation and D-term gradients with ``scipy.optimize.minimize``; the
-mathematics lives in :mod:`sklearn_backprop.network` as plain functions.
+``BackpropClassifier`` and ``BackpropRegressor`` train the network of forward
+propagation, δ terms, Δ accumulation and D-term gradients with
+``scipy.optimize.minimize``; the mathematics lives in
+:mod:`sklearn_backprop.network` as plain functions.
 """
 
 from sklearn_backprop._classifier import BackpropClassifier
+from sklearn_backprop._regressor import BackpropRegressor
 
 __version__ = "0.1.0"
-__all__ = ["BackpropClassifier", "__version__"]
+__all__ = ["BackpropClassifier", "BackpropRegressor", "__version__"]

@@ -181,6 +181,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _encode_targets(self, y, dtype) -> tuple[np.ndarray, str, dict]:
         """Target matrix Y, output activation, and target-derived fitted attributes."""
 
+    def _class_sample_weight(self, y) -> np.ndarray | None:
+        """Per-sample weights implied by class weights; None if there are none."""
+        return None
+
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
@@ -264,6 +268,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
+        class_weight = self._class_sample_weight(y)
+        if class_weight is not None:
+            class_weight = class_weight.astype(X.dtype)
+            if sample_weight is not None:
+                class_weight *= sample_weight
+            sample_weight = _check_sample_weight(class_weight, X.shape[0], X.dtype)
         Y, out_activation, target_attrs = self._encode_targets(y, X.dtype)
         layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
 

@@ -5,6 +5,7 @@ from scipy.special import log_expit, logsumexp
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from sklearn_backprop._base import BaseBackprop
@@ -66,6 +67,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     solver_options : dict, default=None
         Extra ``options`` for :func:`scipy.optimize.minimize`; they override
         the ones derived from ``max_iter``, ``max_fun`` and ``tol``.
+    class_weight : dict, list of dict or "balanced", default=None
+        Weights of the classes, applied as per-sample weights (multiplying
+        ``sample_weight``): ``{label: weight}``, or "balanced" for
+        ``n_samples / (n_classes * count(label))``, as in
+        :func:`sklearn.utils.class_weight.compute_sample_weight`. For
+        multilabel y give one dict per label or "balanced".
 
     Attributes
     ----------
@@ -100,7 +107,15 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
 
     See Also
     --------
+    BackpropRegressor : The regressor built on the same network.
     sklearn.neural_network.MLPClassifier : Multi-layer perceptron classifier.
+
+    Notes
+    -----
+    There is no ``partial_fit``: every evaluation of J and its gradient uses
+    the whole training set (the seed's full-batch method), which is what lets
+    quasi-Newton solvers converge in few passes. To continue training, refit
+    with ``warm_start=True``.
 
     Examples
     --------
@@ -122,6 +137,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     _parameter_constraints: dict = {
         **BaseBackprop._parameter_constraints,
         "output_activation": [StrOptions({"auto", "logistic", "softmax"})],
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
     }
     _loss = "log_loss"
 
@@ -141,7 +157,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         warm_start=False,
         verbose=False,
         solver_options=None,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -157,6 +175,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             verbose=verbose,
             solver_options=solver_options,
         )
+
+    def _class_sample_weight(self, y):
+        if self.class_weight is None:
+            return None
+        return compute_sample_weight(self.class_weight, y)
 
     def _encode_targets(self, y, dtype):
         check_classification_targets(y)

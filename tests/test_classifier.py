@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_digits, load_iris, make_circles
+from sklearn.datasets import load_digits, load_iris, make_circles, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -327,3 +328,52 @@ def test_thetas_unpack_from_optimizer_vector(iris):
         clf.thetas_, unpack(clf.optimize_result_.x, [4, 4, 3]), strict=True
     ):
         assert_array_equal(got, want)
+
+
+def test_balanced_class_weight_raises_balanced_accuracy():
+    X, y = make_classification(
+        n_samples=600,
+        n_features=6,
+        n_informative=3,
+        weights=[0.93, 0.07],
+        class_sep=0.6,
+        random_state=0,
+    )
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, stratify=y, random_state=0)
+    params = {"hidden_layer_sizes": (4,), "alpha": 1.0, "random_state": 0}
+    plain = BackpropClassifier(**params).fit(X_tr, y_tr)
+    balanced = BackpropClassifier(class_weight="balanced", **params).fit(X_tr, y_tr)
+    plain_score = balanced_accuracy_score(y_te, plain.predict(X_te))
+    balanced_score = balanced_accuracy_score(y_te, balanced.predict(X_te))
+    assert balanced_score > plain_score + 0.05
+
+
+def test_class_weight_dict_equals_sample_weight(iris):
+    X, y = iris
+    params = {"hidden_layer_sizes": (3,), "max_iter": 20, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        by_class = BackpropClassifier(class_weight={0: 3.0, 1: 1.0, 2: 0.5}, **params)
+        by_class.fit(X, y)
+        by_sample = BackpropClassifier(**params)
+        by_sample.fit(X, y, sample_weight=np.array([3.0, 1.0, 0.5])[y])
+    assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X))
+
+
+def test_multiclass_multioutput_is_refused_clearly(iris):
+    X, y = iris
+    Y = np.column_stack([y, y[::-1]])
+    with pytest.raises(ValueError, match="multiclass-multioutput"):
+        BackpropClassifier().fit(X, Y)
+
+
+def test_feature_names_round_trip_from_pandas(iris):
+    pd = pytest.importorskip("pandas")
+    X, y = iris
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    clf = BackpropClassifier(hidden_layer_sizes=(3,), random_state=0).fit(frame, y)
+    assert_array_equal(clf.feature_names_in_, ["a", "b", "c", "d"])
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(frame.to_numpy())
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame[["b", "a", "c", "d"]])

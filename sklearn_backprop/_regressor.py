@@ -1,0 +1,190 @@
+"""BackpropRegressor: the seed's network with real-valued outputs."""
+
+from scipy.special import expit
+from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
+
+from sklearn_backprop._base import BaseBackprop
+
+
+class BackpropRegressor(RegressorMixin, BaseBackprop):
+    """Backpropagation network regressor trained by ``scipy.optimize.minimize``.
+
+    The network of the seed with real-valued outputs: a weighted sum of hidden
+    units (the seed's figure 3, a linear combination of sigmoids) plus a bias.
+    The cost is the half squared error summed over outputs,
+
+        J = (1/W) Σ_i w_i ½‖ŷ_i - y_i‖² + (α / (2W)) Σ Θ²  (non-bias weights),
+
+    and its gradient is exactly the gradient of that J (unlike
+    :class:`~sklearn.neural_network.MLPRegressor`, which averages the loss
+    over outputs but not the gradient).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default=(25,)
+        Units S_l of each hidden layer. ``()`` gives ridge-like linear
+        regression.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden-unit activation g; "logistic" is the seed's sigmoid.
+    output_activation : {"identity", "logistic"}, default="identity"
+        Output units: "identity" for real targets, "logistic" for targets in
+        [0, 1] (the seed's J = ½(ŷ - y)² with a sigmoid output).
+    loss : {"squared_error"}, default="squared_error"
+        Per-sample loss ½‖ŷ - y‖².
+    alpha : float, default=1e-4
+        L2 penalty λ, scaled as (α / (2W)) Σ Θ² over non-bias weights, as in
+        :class:`~sklearn.neural_network.MLPRegressor`.
+    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC"}, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`.
+    max_iter : int, default=200
+        Iteration limit: ``maxiter`` of every solver except TNC, which counts
+        only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
+    tol : float, default=1e-4
+        Stopping tolerance: ``gtol`` for L-BFGS-B, CG, BFGS and TNC, ``xtol``
+        for Newton-CG.
+    max_fun : int, default=15000
+        Limit on cost+gradient evaluations for L-BFGS-B and TNC.
+    init_epsilon : float, default=None
+        Initial weights are uniform in [-ε, ε]; None uses
+        ε = √6 / √(S_l + S_{l+1}) per layer.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initial weights.
+    warm_start : bool, default=False
+        Start from the previous fit's Θ.
+    verbose : bool or int, default=False
+        Print one line per iteration: iteration, J, gradient norm and time.
+    solver_options : dict, default=None
+        Extra ``options`` for :func:`scipy.optimize.minimize`; they override
+        the ones derived from ``max_iter``, ``max_fun`` and ``tol``.
+
+    Attributes
+    ----------
+    thetas_ : list of ndarray
+        Θ^(l) of shape (S_{l+1}, S_l + 1), bias in column 0.
+    coefs_ : list of ndarray
+        Weights in MLPRegressor's layout, ``coefs_[l] = thetas_[l][:, 1:].T``.
+    intercepts_ : list of ndarray
+        Biases in MLPRegressor's layout, ``intercepts_[l] = thetas_[l][:, 0]``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+    n_layers_ : int
+        Number of layers L.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        The output activation used.
+    loss_ : float
+        Final value of J.
+    loss_curve_ : list of float
+        J after each solver iteration.
+    n_iter_ : int
+        Iterations the solver ran.
+    optimize_result_ : scipy.optimize.OptimizeResult
+        What :func:`scipy.optimize.minimize` returned.
+
+    See Also
+    --------
+    BackpropClassifier : The classifier built on the same network.
+    sklearn.neural_network.MLPRegressor : Multi-layer perceptron regressor.
+
+    Notes
+    -----
+    There is no ``partial_fit``: every evaluation of J and its gradient uses
+    the whole training set (the seed's full-batch method), which is what lets
+    quasi-Newton solvers converge in few passes. To continue training, refit
+    with ``warm_start=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_backprop import BackpropRegressor
+    >>> X = np.linspace(-np.pi, np.pi, 200).reshape(-1, 1)
+    >>> reg = BackpropRegressor(hidden_layer_sizes=(5,), random_state=0)
+    >>> reg = reg.fit(X, np.sin(X).ravel())
+    >>> bool(reg.score(X, np.sin(X).ravel()) > 0.99)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseBackprop._parameter_constraints,
+        "output_activation": [StrOptions({"identity", "logistic"})],
+        "loss": [StrOptions({"squared_error"})],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(25,),
+        activation="logistic",
+        *,
+        output_activation="identity",
+        loss="squared_error",
+        alpha=1e-4,
+        solver="L-BFGS-B",
+        max_iter=200,
+        tol=1e-4,
+        max_fun=15000,
+        init_epsilon=None,
+        random_state=None,
+        warm_start=False,
+        verbose=False,
+        solver_options=None,
+    ):
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            output_activation=output_activation,
+            alpha=alpha,
+            solver=solver,
+            max_iter=max_iter,
+            tol=tol,
+            max_fun=max_fun,
+            init_epsilon=init_epsilon,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+            solver_options=solver_options,
+        )
+
+    @property
+    def _loss(self) -> str:
+        return self.loss
+
+    def _encode_targets(self, y, dtype):
+        Y = y.astype(dtype, copy=False).reshape(y.shape[0], -1)
+        return Y, self.output_activation, {"_y_ndim": y.ndim}
+
+    def predict(self, X):
+        """Predict with the network: a^(L) for new inputs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, in the training dtype; 1-D when y was 1-D.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> X = np.arange(10.0).reshape(-1, 1)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(), random_state=0)
+        >>> reg.fit(X, 2 * X.ravel() + 1).predict([[20.0]]).round(3)
+        array([41.])
+        """
+        Z = self._output_logits(X)
+        if self.out_activation_ == "logistic":
+            expit(Z, out=Z)
+        return Z.ravel() if self._y_ndim == 1 else Z
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
