@@ -195,3 +195,20 @@ DELTAS = {
     "relu": inplace_relu_delta,
     "identity": inplace_identity_delta,
 }
+
+
+# g'(z) and g''(z) in terms of the output a = g(z), for Hessian-vector products
+# (the R-operator needs g'' where the gradient needs only g').
+FIRST_DERIVATIVES = {
+    "logistic": lambda a: a * (1 - a),
+    "tanh": lambda a: 1 - a * a,
+    "relu": lambda a: (a > 0).astype(a.dtype),
+    "identity": lambda a: np.ones_like(a),
+}
+
+SECOND_DERIVATIVES = {
+    "logistic": lambda a: a * (1 - a) * (1 - 2 * a),
+    "tanh": lambda a: -2 * a * (1 - a * a),
+    "relu": np.zeros_like,
+    "identity": np.zeros_like,
+}

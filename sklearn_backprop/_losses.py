@@ -208,3 +208,39 @@ LOSSES = {
     ("identity", "squared_error"): identity_squared_error,
     ("logistic", "squared_error"): logistic_squared_error,
 }
+
+
+def _logistic_log_loss_rop(Z, Y, RZ, gauss_newton):
+    p = expit(Z)
+    return p * (1 - p) * RZ
+
+
+def _softmax_log_loss_rop(Z, Y, RZ, gauss_newton):
+    P = Z - Z.max(axis=1, keepdims=True)
+    inplace_softmax(P)
+    s = Y.sum(axis=1, keepdims=True)
+    return s * P * (RZ - np.einsum("ij,ij->i", P, RZ)[:, None])
+
+
+def _identity_squared_error_rop(Z, Y, RZ, gauss_newton):
+    return RZ.copy()
+
+
+def _logistic_squared_error_rop(Z, Y, RZ, gauss_newton):
+    a = expit(Z)
+    slope = a * (1 - a)  # ∂a/∂z
+    if gauss_newton:  # J_aᵀ J_a: the loss's Hessian in a is the identity
+        return slope * slope * RZ
+    return (slope * slope + (a - Y) * slope * (1 - 2 * a)) * RZ
+
+
+# R{δ^(L)} = (∂²loss/∂z²) R{z^(L)} per sample, keyed like LOSSES. With
+# ``gauss_newton`` the loss's curvature is taken in the output units' own
+# variables (Schraudolph 2002); for the matching pairs (logistic/softmax with
+# log_loss, identity with squared_error) that is the exact curvature.
+LOSS_CURVATURES = {
+    ("logistic", "log_loss"): _logistic_log_loss_rop,
+    ("softmax", "log_loss"): _softmax_log_loss_rop,
+    ("identity", "squared_error"): _identity_squared_error_rop,
+    ("logistic", "squared_error"): _logistic_squared_error_rop,
+}

@@ -25,14 +25,20 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from sklearn import get_config
 
-from sklearn_backprop._activations import ACTIVATIONS, DELTAS
-from sklearn_backprop._losses import LOSSES, OUTPUT_ACTIVATIONS
+from sklearn_backprop._activations import (
+    ACTIVATIONS,
+    DELTAS,
+    FIRST_DERIVATIVES,
+    SECOND_DERIVATIVES,
+)
+from sklearn_backprop._losses import LOSS_CURVATURES, LOSSES, OUTPUT_ACTIVATIONS
 
 __all__ = [
     "Workspace",
     "cost_grad",
     "forward",
     "gradient_check",
+    "hessp",
     "n_params",
     "numerical_gradient",
     "pack",
@@ -302,6 +308,66 @@ def _chunk_term(
     return J
 
 
+def _prepare(
+    theta,
+    X,
+    Y,
+    layer_sizes,
+    activation,
+    output_activation,
+    loss,
+    sample_weight,
+    chunk_size,
+):
+    """Validate and convert the arguments shared by cost_grad and hessp.
+
+    Returns X, Y, θ and the weights in the computation's dtype (float32 for
+    float32 X, float64 otherwise), the total weight W and the chunk size.
+    """
+    _check_names(activation, output_activation, loss)
+    layer_sizes = [int(s) for s in layer_sizes]
+    if len(layer_sizes) < 2:
+        raise ValueError(
+            "layer_sizes needs at least an input and an output size, got "
+            f"{layer_sizes}."
+        )
+    if sp.issparse(X):
+        X = X if X.format in ("csr", "csc") else X.tocsr()  # row slicing
+    else:
+        X = np.asarray(X)
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    Y = np.asarray(Y, dtype=dtype)
+    n = X.shape[0]
+    if X.ndim != 2 or X.shape[1] != layer_sizes[0]:
+        raise ValueError(
+            f"X must have shape (n_samples, {layer_sizes[0]}), got {X.shape}."
+        )
+    if Y.shape != (n, layer_sizes[-1]):
+        raise ValueError(f"Y must have shape ({n}, {layer_sizes[-1]}), got {Y.shape}.")
+    theta = np.ascontiguousarray(theta, dtype=dtype)
+    unpack(theta, layer_sizes)  # checks the length
+    if sample_weight is None:
+        W = float(n)
+    else:
+        sample_weight = np.asarray(sample_weight, dtype=dtype)
+        if sample_weight.shape != (n,):
+            raise ValueError(
+                f"sample_weight must have shape ({n},), got {sample_weight.shape}."
+            )
+        if np.any(sample_weight < 0):
+            raise ValueError("sample_weight must be non-negative.")
+        W = float(sample_weight.sum())
+    if not W > 0:
+        raise ValueError("the data need at least one sample with positive weight.")
+    if chunk_size is None:
+        chunk_size = _default_chunk_size(n, layer_sizes, dtype)
+    elif not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
+    return X, Y, theta, sample_weight, W, chunk_size
+
+
 def cost_grad(
     theta: ArrayLike,
     X: ArrayLike,
@@ -364,43 +430,20 @@ def cost_grad(
     >>> round(J, 4), grad
     (0.6931, array([ 0.  ,  0.25, -0.25]))
     """
-    _check_names(activation, output_activation, loss)
+    X, Y, theta, sample_weight, W, chunk_size = _prepare(
+        theta,
+        X,
+        Y,
+        layer_sizes,
+        activation,
+        output_activation,
+        loss,
+        sample_weight,
+        chunk_size,
+    )
     layer_sizes = [int(s) for s in layer_sizes]
-    if len(layer_sizes) < 2:
-        raise ValueError(
-            "layer_sizes needs at least an input and an output size, got "
-            f"{layer_sizes}."
-        )
-    if sp.issparse(X):
-        X = X if X.format in ("csr", "csc") else X.tocsr()  # row slicing
-    else:
-        X = np.asarray(X)
-    dtype = np.float32 if X.dtype == np.float32 else np.float64
-    if X.dtype != dtype:
-        X = X.astype(dtype)
-    Y = np.asarray(Y, dtype=dtype)
-    n = X.shape[0]
-    if X.ndim != 2 or X.shape[1] != layer_sizes[0]:
-        raise ValueError(
-            f"X must have shape (n_samples, {layer_sizes[0]}), got {X.shape}."
-        )
-    if Y.shape != (n, layer_sizes[-1]):
-        raise ValueError(f"Y must have shape ({n}, {layer_sizes[-1]}), got {Y.shape}.")
-    theta = np.ascontiguousarray(theta, dtype=dtype)
+    dtype, n = theta.dtype, X.shape[0]
     thetas = unpack(theta, layer_sizes)
-    if sample_weight is None:
-        W = float(n)
-    else:
-        sample_weight = np.asarray(sample_weight, dtype=dtype)
-        if sample_weight.shape != (n,):
-            raise ValueError(
-                f"sample_weight must have shape ({n},), got {sample_weight.shape}."
-            )
-        if np.any(sample_weight < 0):
-            raise ValueError("sample_weight must be non-negative.")
-        W = float(sample_weight.sum())
-    if not W > 0:
-        raise ValueError("cost_grad needs at least one sample with positive weight.")
     if out is None:
         grad = np.empty(theta.size, dtype)
     elif out.shape != theta.shape or out.dtype != dtype:
@@ -411,10 +454,6 @@ def cost_grad(
     else:
         grad = out
     workspace = Workspace() if workspace is None else workspace
-    if chunk_size is None:
-        chunk_size = _default_chunk_size(n, layer_sizes, dtype)
-    elif not isinstance(chunk_size, Integral) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}.")
     loss_fn = LOSSES[output_activation, loss]
 
     J = 0.0
@@ -444,6 +483,154 @@ def cost_grad(
         J += 0.5 * alpha / W * float(np.vdot(weights, weights))
         grad_l[:, 1:] += (alpha / W) * weights
     return J, grad
+
+
+def _t_dot(D: NDArray, A) -> NDArray:
+    """Dᵀ A for dense D and dense or sparse A."""
+    return (A.T @ D).T if sp.issparse(A) else D.T @ A
+
+
+def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exact):
+    """R{Δ^(l)} over one row chunk: Pearlmutter's R-operator on backprop."""
+    last = len(thetas) - 1
+    first, second = FIRST_DERIVATIVES[activation], SECOND_DERIVATIVES[activation]
+    # Forward pass, then R-forward: R{z^(l+1)} = Θ R{a^(l)} + V [1; a^(l)],
+    # R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)}, with R{a^(1)} = 0.
+    acts = forward(thetas, X, activation=activation, output_activation="identity")
+    r_zs, r_act = [None], None
+    for layer, (theta, v) in enumerate(zip(thetas, vs, strict=True)):
+        r_z = _matmul_t(acts[layer], v)
+        if r_act is not None:
+            r_z += r_act @ theta[:, 1:].T
+        r_zs.append(r_z)
+        if layer < last:
+            r_act = first(acts[layer + 1]) * r_z
+    # Output layer: δ^(L) and R{δ^(L)} = (∂²loss/∂z²) R{z^(L)}.
+    z_out = acts[-1]
+    delta = z_out.copy()
+    LOSSES[out_act, loss](delta, Y, np.empty(len(delta), delta.dtype))
+    r_delta = LOSS_CURVATURES[out_act, loss](z_out, Y, r_zs[-1], not exact)
+    if sample_weight is not None:
+        delta *= sample_weight[:, None]
+        r_delta *= sample_weight[:, None]
+    r_grads = []
+    for layer in range(last, -1, -1):
+        theta, v, A = thetas[layer], vs[layer], acts[layer]
+        # R{Δ} = R{δ^(l+1)} [1, a^(l)] + δ^(l+1) [0, R{a^(l)}]
+        r_grad = np.empty_like(theta)
+        r_grad[:, 0] = r_delta.sum(axis=0)
+        r_grad[:, 1:] = _t_dot(r_delta, A)
+        if exact and layer > 0:
+            r_grad[:, 1:] += delta.T @ (first(A) * r_zs[layer])
+        r_grads.append(r_grad)
+        if layer > 0:
+            # δ^(l) = (Θᵀδ^(l+1)) ⊙ g'; R{δ^(l)} by the product rule.
+            back = delta @ theta[:, 1:]
+            r_back = r_delta @ theta[:, 1:]
+            slope = first(A)
+            r_delta = r_back * slope
+            if exact:
+                r_delta += (delta @ v[:, 1:]) * slope
+                r_delta += back * second(A) * r_zs[layer]
+            delta = back * slope
+    return r_grads[::-1]
+
+
+def hessp(
+    theta: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike,
+    Y: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    alpha: float = 0.0,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+    loss: str = "log_loss",
+    sample_weight: ArrayLike | None = None,
+    curvature: str = "exact",
+    chunk_size: int | None = None,
+) -> NDArray:
+    """Hessian-vector product H·v of the regularised cost, never forming H.
+
+    Computed exactly with Pearlmutter's R-operator: one forward pass, one
+    R-forward pass and one backward pass carrying δ and R{δ} together. With
+    ``curvature="gauss-newton"`` it returns the Gauss-Newton product G·v
+    (Schraudolph 2002), which drops the terms in the hidden units' second
+    derivatives and in δ: G is positive semi-definite, which is what
+    Hessian-free training and scipy's Newton-CG need.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        Where the curvature is taken.
+    v : array-like of shape (n_params,)
+        The direction.
+    X, Y, layer_sizes, alpha, activation, output_activation, loss, sample_weight
+        As for :func:`cost_grad`.
+    curvature : {"exact", "gauss-newton"}, default="exact"
+        Which curvature matrix multiplies ``v``.
+    chunk_size : int, default=None
+        Rows per chunk, as for :func:`cost_grad`.
+
+    Returns
+    -------
+    Hv : ndarray of shape (n_params,)
+        H·v (or G·v), in the computation's dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(8, 3)), np.eye(2)[rng.integers(0, 2, 8)]
+    >>> theta, v = rng.normal(size=(2, n_params([3, 4, 2])))
+    >>> step = 1e-6
+    >>> g_plus = cost_grad(theta + step * v, X, Y, [3, 4, 2], alpha=1.0)[1]
+    >>> g_minus = cost_grad(theta - step * v, X, Y, [3, 4, 2], alpha=1.0)[1]
+    >>> Hv = hessp(theta, v, X, Y, [3, 4, 2], alpha=1.0)
+    >>> bool(np.allclose(Hv, (g_plus - g_minus) / (2 * step), rtol=1e-6))
+    True
+    """
+    if curvature not in ("exact", "gauss-newton"):
+        raise ValueError(
+            f"curvature must be 'exact' or 'gauss-newton', got {curvature!r}."
+        )
+    X, Y, theta, sample_weight, W, chunk_size = _prepare(
+        theta,
+        X,
+        Y,
+        layer_sizes,
+        activation,
+        output_activation,
+        loss,
+        sample_weight,
+        chunk_size,
+    )
+    layer_sizes = [int(s) for s in layer_sizes]
+    v = np.ascontiguousarray(v, dtype=theta.dtype)
+    thetas, vs = unpack(theta, layer_sizes), unpack(v, layer_sizes)
+    out = np.zeros_like(theta)
+    out_layers = unpack(out, layer_sizes)
+    for start in range(0, X.shape[0], chunk_size):
+        stop = min(start + chunk_size, X.shape[0])
+        r_grads = _chunk_hessp(
+            thetas,
+            vs,
+            X[start:stop],
+            Y[start:stop],
+            None if sample_weight is None else sample_weight[start:stop],
+            activation,
+            output_activation,
+            loss,
+            curvature == "exact",
+        )
+        for total, part in zip(out_layers, r_grads, strict=True):
+            total += part
+    # R{D} = (1/W) R{Δ} + (α/W) V off the bias column.
+    out /= W
+    for out_l, v_l in zip(out_layers, vs, strict=True):
+        out_l[:, 1:] += (alpha / W) * v_l[:, 1:]
+    return out
 
 
 def numerical_gradient(
