@@ -8,6 +8,7 @@ propagation, δ terms, Δ accumulation and D-term gradients with
 
 from sklearn_backprop._classifier import BackpropClassifier
 from sklearn_backprop._regressor import BackpropRegressor
+from sklearn_backprop._training import Progress
 
 __version__ = "0.1.0"
-__all__ = ["BackpropClassifier", "BackpropRegressor", "__version__"]
+__all__ = ["BackpropClassifier", "BackpropRegressor", "Progress", "__version__"]

@@ -1,39 +1,28 @@
 """Shared estimator machinery: parameters, initialisation and training by minimize."""
 
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, minimize
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state, column_or_1d
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
-from sklearn_backprop.network import (
-    Workspace,
-    cost_grad,
-    forward,
-    n_params,
-    pack,
-    unpack,
+from sklearn_backprop._training import (
+    AUTO_CURVATURE,
+    FULL_HESSIAN_SOLVERS,
+    NO_GRADIENT_SOLVERS,
+    TOL_OPTIONS,
+    _Monitor,
+    _Objective,
+    minimize_network,
 )
-
-# Methods of scipy.optimize.minimize that use the gradient, with the option
-# that ``tol`` sets for each: its own stopping tolerance.
-TOL_OPTIONS = {
-    "L-BFGS-B": "gtol",
-    "CG": "gtol",
-    "BFGS": "gtol",
-    "Newton-CG": "xtol",
-    "TNC": "gtol",
-}
-# Methods that never look at a gradient: refused with a message saying so.
-NO_GRADIENT_SOLVERS = {"Nelder-Mead", "Powell", "COBYLA", "COBYQA"}
+from sklearn_backprop.network import forward, pack, unpack
 
 
 def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | None:
@@ -56,65 +45,6 @@ def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | N
     return sample_weight
 
 
-class _Objective:
-    """J(θ) and its gradient for scipy.optimize.minimize; owns the scratch space.
-
-    A pure function of θ and the data: nothing on the estimator is touched. The
-    last evaluation is remembered so that the per-iteration callback can read
-    the loss and gradient norm without evaluating again.
-    """
-
-    def __init__(self, X, Y, layer_sizes, **cost_params):
-        self.X, self.Y, self.layer_sizes = X, Y, layer_sizes
-        self.cost_params = cost_params
-        self.workspace = Workspace()
-        self.grad = np.empty(n_params(layer_sizes), X.dtype)
-        self.last: tuple[np.ndarray, float, np.ndarray] | None = None
-
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        J, grad = cost_grad(
-            theta,
-            self.X,
-            self.Y,
-            self.layer_sizes,
-            workspace=self.workspace,
-            out=self.grad,
-            **self.cost_params,
-        )
-        # scipy keeps earlier gradients (BFGS, CG compare them), so it gets a
-        # float64 copy, never the reused buffer.
-        grad = grad.astype(np.float64)
-        self.last = (np.array(theta, dtype=np.float64), J, grad)
-        return J, grad
-
-    def at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """(J, grad) at ``theta``, reusing the last evaluation when it matches."""
-        if self.last is None or not np.array_equal(self.last[0], theta):
-            self(theta)
-        return self.last[1], self.last[2]
-
-
-class _Monitor:
-    """Per-iteration callback for minimize: records J and prints progress."""
-
-    def __init__(self, objective: _Objective, verbose: bool):
-        self.objective, self.verbose = objective, verbose
-        self.losses: list[float] = []
-        self.start = time.perf_counter()
-
-    def __call__(self, intermediate_result):
-        # TNC passes the iterate itself; every other method an OptimizeResult.
-        x = getattr(intermediate_result, "x", intermediate_result)
-        J, grad = self.objective.at(x)
-        self.losses.append(J)
-        if self.verbose:
-            print(
-                f"Iteration {len(self.losses):4d}, loss = {J:.8f}, "
-                f"|grad| = {np.linalg.norm(grad):.3e}, "
-                f"time = {time.perf_counter() - self.start:.2f}s"
-            )
-
-
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     """Base class for backpropagation networks trained by scipy.optimize.minimize.
 
@@ -131,8 +61,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "solver": [
             StrOptions(set(TOL_OPTIONS)),
-            Hidden(StrOptions(NO_GRADIENT_SOLVERS)),
+            Hidden(StrOptions(NO_GRADIENT_SOLVERS | FULL_HESSIAN_SOLVERS)),
         ],
+        "curvature": [StrOptions({"auto", "exact", "gauss-newton"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
@@ -141,6 +72,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "solver_options": [dict, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "callback": [callable, None],
     }
 
     # The loss and output units are fixed by the subclass.
@@ -162,6 +97,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         warm_start,
         verbose,
         solver_options,
+        curvature,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        callback,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -176,10 +116,23 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.warm_start = warm_start
         self.verbose = verbose
         self.solver_options = solver_options
+        self.curvature = curvature
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.callback = callback
 
     @abstractmethod
     def _encode_targets(self, y, dtype) -> tuple[np.ndarray, str, dict]:
         """Target matrix Y, output activation, and target-derived fitted attributes."""
+
+    @abstractmethod
+    def _decode(self, Z: np.ndarray) -> np.ndarray:
+        """Predictions from the output units' pre-activations z^(L)."""
+
+    @abstractmethod
+    def _validation_score(self, y_true, y_pred, sample_weight) -> float:
+        """The score early stopping watches (higher is better)."""
 
     def _class_sample_weight(self, y) -> np.ndarray | None:
         """Per-sample weights implied by class weights; None if there are none."""
@@ -195,6 +148,22 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     f"{self.hidden_layer_sizes!r}."
                 )
         return [int(s) for s in sizes]
+
+    def _curvature(self) -> str:
+        """The curvature Hessian-vector products use: the parameter, or its auto."""
+        if self.curvature == "auto":
+            return AUTO_CURVATURE.get(self.solver, "exact")
+        return self.curvature
+
+    def _validation_split(self, y) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of the training and validation parts (early stopping)."""
+        stratify = y if is_classifier(self) and y.ndim == 1 else None
+        return train_test_split(
+            np.arange(y.shape[0]),
+            test_size=self.validation_fraction,
+            random_state=check_random_state(self.random_state),
+            stratify=stratify,
+        )
 
     def _solver_call_options(self) -> dict:
         """Map max_iter, max_fun and tol onto the solver's own options."""
@@ -255,6 +224,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 "backpropagation computes; choose one of "
                 f"{sorted(TOL_OPTIONS)}."
             )
+        if self.solver in FULL_HESSIAN_SOLVERS:
+            raise ValueError(
+                f"solver={self.solver!r} needs the full Hessian matrix, which is "
+                "never formed; use 'trust-ncg' or 'trust-krylov', which take "
+                "exact Hessian-vector products instead."
+            )
         hidden = self._hidden_sizes()
         X, y = validate_data(
             self,
@@ -276,35 +251,54 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(class_weight, X.shape[0], X.dtype)
         Y, out_activation, target_attrs = self._encode_targets(y, X.dtype)
         layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
+        # Decoding predictions (for the validation score) needs these now.
+        for name, value in target_attrs.items():
+            setattr(self, name, value)
+        self.out_activation_ = out_activation
+
+        validation = None
+        if self.early_stopping:
+            train, val = self._validation_split(y)
+            X_val, y_val = X[val], y[val]
+            w_val = None if sample_weight is None else sample_weight[val]
+            X, Y = X[train], Y[train]
+            sample_weight = None if sample_weight is None else sample_weight[train]
+
+            def validation(theta):
+                thetas = unpack(theta.astype(X_val.dtype), layer_sizes)
+                Z = forward(
+                    thetas,
+                    X_val,
+                    activation=self.activation,
+                    output_activation="identity",
+                )[-1]
+                return self._validation_score(y_val, self._decode(Z), w_val)
 
         objective = _Objective(
             X,
             Y,
             layer_sizes,
+            self._curvature(),
             alpha=self.alpha,
             activation=self.activation,
             output_activation=out_activation,
             loss=self._loss,
             sample_weight=sample_weight,
         )
-        monitor = _Monitor(objective, bool(self.verbose))
-        with warnings.catch_warnings():
-            # scipy only warns about options it does not know; refuse them.
-            warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
-            try:
-                result = minimize(
-                    objective,
-                    self._initial_theta(layer_sizes),
-                    method=self.solver,
-                    jac=True,
-                    callback=monitor,
-                    options=self._solver_call_options(),
-                )
-            except OptimizeWarning as exc:
-                raise ValueError(
-                    f"solver_options were rejected by solver={self.solver!r}: {exc}"
-                ) from None
-        if not result.success:
+        theta0 = self._initial_theta(layer_sizes)
+        monitor = _Monitor(
+            objective,
+            theta0,
+            verbose=bool(self.verbose),
+            callback=self.callback,
+            validation=validation,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+        )
+        result = minimize_network(
+            objective, theta0, monitor, self.solver, self._solver_call_options()
+        )
+        if not result.success and result.status != -1:  # -1: interrupted, warned
             warnings.warn(
                 f"{self.solver} stopped after {result.nit} iterations without "
                 f"converging: {result.message}. Increase max_iter or max_fun, or "
@@ -312,18 +306,21 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        theta, loss = result.x, result.fun
+        if monitor.best_x is not None:  # early stopping: restore the best iterate
+            theta, loss = monitor.best_x, objective.at(monitor.best_x)[0]
 
-        theta = result.x.astype(X.dtype)
-        self.thetas_ = unpack(theta, layer_sizes)
+        self.thetas_ = unpack(theta.astype(X.dtype), layer_sizes)
         self.n_layers_ = len(layer_sizes)
         self.n_outputs_ = layer_sizes[-1]
-        self.out_activation_ = out_activation
-        self.loss_ = float(result.fun)
+        self.loss_ = float(loss)
         self.loss_curve_ = monitor.losses
+        self.validation_scores_ = monitor.scores if self.early_stopping else None
+        self.best_validation_score_ = (
+            monitor.best_score if self.early_stopping else None
+        )
         self.n_iter_ = int(result.nit)
         self.optimize_result_ = result
-        for name, value in target_attrs.items():
-            setattr(self, name, value)
         return self
 
     @property

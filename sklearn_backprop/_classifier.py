@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.special import log_expit, logsumexp
 from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -44,7 +45,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         L2 penalty λ. The cost gains (α / (2W)) Σ Θ² over the non-bias
         weights, W being the total sample weight, so ``alpha`` means what it
         means in :class:`~sklearn.neural_network.MLPClassifier` (same default).
-    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC"}, default="L-BFGS-B"
+    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
+            "trust-krylov"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`. All of them use the
         gradient; methods that do not (e.g. "Nelder-Mead") are refused.
     max_iter : int, default=200
@@ -52,7 +54,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
     tol : float, default=1e-4
         Stopping tolerance, passed as the solver's own option: ``gtol`` for
-        L-BFGS-B, CG, BFGS and TNC, ``xtol`` for Newton-CG.
+        L-BFGS-B, CG, BFGS, TNC, trust-ncg and trust-krylov, ``xtol`` for
+        Newton-CG.
     max_fun : int, default=15000
         Limit on cost+gradient evaluations (``maxfun``) for L-BFGS-B and TNC.
     init_epsilon : float, default=None
@@ -67,6 +70,28 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     solver_options : dict, default=None
         Extra ``options`` for :func:`scipy.optimize.minimize`; they override
         the ones derived from ``max_iter``, ``max_fun`` and ``tol``.
+    curvature : {"auto", "exact", "gauss-newton"}, default="auto"
+        Hessian-vector products given to the solvers that take them
+        (Newton-CG, trust-ncg, trust-krylov): the exact Hessian H·v by the
+        R-operator, or the positive semi-definite Gauss-Newton G·v. "auto"
+        uses Gauss-Newton for Newton-CG (its inner CG stops at negative
+        curvature) and the exact Hessian for the trust-region methods.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it
+        (accuracy) after every iteration, stop when the score has not
+        improved by more than ``tol`` for ``n_iter_no_change`` iterations,
+        and keep the best-scoring weights. Works with every solver.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Iterations without improvement that end the fit with early stopping.
+    callback : callable, default=None
+        ``callback(progress)`` is called after every iteration with a
+        :class:`~sklearn_backprop.Progress` (``iteration``, ``loss``,
+        ``grad_norm``, ``validation_score``, ``elapsed``); returning True
+        ends the fit cleanly with the current weights. A KeyboardInterrupt
+        (from the keyboard or raised by the callback) also ends the fit with
+        the last completed iterate, and warns that the fit was interrupted.
     class_weight : dict, list of dict or "balanced", default=None
         Weights of the classes, applied as per-sample weights (multiplying
         ``sample_weight``): ``{label: weight}``, or "balanced" for
@@ -102,8 +127,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         J after each iteration of the solver.
     n_iter_ : int
         Iterations the solver ran.
+    validation_scores_ : list of float or None
+        Validation score after each iteration with ``early_stopping=True``,
+        else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult
-        What :func:`scipy.optimize.minimize` returned.
+        What :func:`scipy.optimize.minimize` returned (built from the last
+        iterate when a callback, early stopping or an interrupt ended it).
 
     See Also
     --------
@@ -157,6 +188,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         warm_start=False,
         verbose=False,
         solver_options=None,
+        curvature="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callback=None,
         class_weight=None,
     ):
         self.class_weight = class_weight
@@ -174,6 +210,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             warm_start=warm_start,
             verbose=verbose,
             solver_options=solver_options,
+            curvature=curvature,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callback=callback,
         )
 
     def _class_sample_weight(self, y):
@@ -310,12 +351,17 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         >>> clf.predict(scale(X)[[0, 50, 100]])
         array([0, 1, 2])
         """
-        Z = self._output_logits(X)
+        return self._decode(self._output_logits(X))
+
+    def _decode(self, Z):
         if self._is_multilabel():
             return (Z > 0).astype(int)
         if Z.shape[1] == 1:
             return self.classes_[(Z[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(Z, axis=1)]
+
+    def _validation_score(self, y_true, y_pred, sample_weight):
+        return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,6 +2,7 @@
 
 from scipy.special import expit
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 
 from sklearn_backprop._base import BaseBackprop
@@ -35,14 +36,16 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     alpha : float, default=1e-4
         L2 penalty λ, scaled as (α / (2W)) Σ Θ² over non-bias weights, as in
         :class:`~sklearn.neural_network.MLPRegressor`.
-    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC"}, default="L-BFGS-B"
+    solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
+            "trust-krylov"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`.
     max_iter : int, default=200
         Iteration limit: ``maxiter`` of every solver except TNC, which counts
         only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
     tol : float, default=1e-4
-        Stopping tolerance: ``gtol`` for L-BFGS-B, CG, BFGS and TNC, ``xtol``
-        for Newton-CG.
+        Stopping tolerance, passed as the solver's own option: ``gtol`` for
+        L-BFGS-B, CG, BFGS, TNC, trust-ncg and trust-krylov, ``xtol`` for
+        Newton-CG.
     max_fun : int, default=15000
         Limit on cost+gradient evaluations for L-BFGS-B and TNC.
     init_epsilon : float, default=None
@@ -57,6 +60,28 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     solver_options : dict, default=None
         Extra ``options`` for :func:`scipy.optimize.minimize`; they override
         the ones derived from ``max_iter``, ``max_fun`` and ``tol``.
+    curvature : {"auto", "exact", "gauss-newton"}, default="auto"
+        Hessian-vector products given to the solvers that take them
+        (Newton-CG, trust-ncg, trust-krylov): the exact Hessian H·v by the
+        R-operator, or the positive semi-definite Gauss-Newton G·v. "auto"
+        uses Gauss-Newton for Newton-CG (its inner CG stops at negative
+        curvature) and the exact Hessian for the trust-region methods.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, score it
+        (R²) after every iteration, stop when the score has not
+        improved by more than ``tol`` for ``n_iter_no_change`` iterations,
+        and keep the best-scoring weights. Works with every solver.
+    validation_fraction : float, default=0.1
+        Share of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Iterations without improvement that end the fit with early stopping.
+    callback : callable, default=None
+        ``callback(progress)`` is called after every iteration with a
+        :class:`~sklearn_backprop.Progress` (``iteration``, ``loss``,
+        ``grad_norm``, ``validation_score``, ``elapsed``); returning True
+        ends the fit cleanly with the current weights. A KeyboardInterrupt
+        (from the keyboard or raised by the callback) also ends the fit with
+        the last completed iterate, and warns that the fit was interrupted.
 
     Attributes
     ----------
@@ -82,8 +107,14 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         J after each solver iteration.
     n_iter_ : int
         Iterations the solver ran.
+    validation_scores_ : list of float or None
+        Validation score after each iteration with ``early_stopping=True``,
+        else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult
-        What :func:`scipy.optimize.minimize` returned.
+        What :func:`scipy.optimize.minimize` returned (built from the last
+        iterate when a callback, early stopping or an interrupt ended it).
 
     See Also
     --------
@@ -131,6 +162,11 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         warm_start=False,
         verbose=False,
         solver_options=None,
+        curvature="auto",
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        callback=None,
     ):
         self.loss = loss
         super().__init__(
@@ -147,6 +183,11 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             warm_start=warm_start,
             verbose=verbose,
             solver_options=solver_options,
+            curvature=curvature,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            callback=callback,
         )
 
     @property
@@ -179,10 +220,15 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         >>> reg.fit(X, 2 * X.ravel() + 1).predict([[20.0]]).round(3)
         array([41.])
         """
-        Z = self._output_logits(X)
+        return self._decode(self._output_logits(X))
+
+    def _decode(self, Z):
         if self.out_activation_ == "logistic":
             expit(Z, out=Z)
         return Z.ravel() if self._y_ndim == 1 else Z
+
+    def _validation_score(self, y_true, y_pred, sample_weight):
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

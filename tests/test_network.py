@@ -23,6 +23,7 @@ from sklearn_backprop.network import (
     cost_grad,
     forward,
     gradient_check,
+    hessp,
     n_params,
     numerical_gradient,
     pack,
@@ -916,3 +917,92 @@ def test_forward_rejects_unknown_activations():
         forward(thetas, X, activation="softplus")
     with pytest.raises(ValueError, match="output_activation='relu' is not supported"):
         forward(thetas, X, output_activation="relu")
+
+
+# --------------------------------------------------------------------------
+# Hessian-vector products (R-operator) and Gauss-Newton products
+# --------------------------------------------------------------------------
+
+
+def _fd_hessp(theta, v, X, Y, layer_sizes, step=1e-5, **kwargs):
+    """Central differences of the gradient along v."""
+    g_plus = cost_grad(theta + step * v, X, Y, layer_sizes, **kwargs)[1]
+    g_minus = cost_grad(theta - step * v, X, Y, layer_sizes, **kwargs)[1]
+    return (g_plus - g_minus) / (2 * step)
+
+
+@pytest.mark.parametrize("layer_sizes", ARCHITECTURES, ids=str)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("pair", PAIRS, ids="+".join)
+def test_hessp_equals_finite_differences_of_gradient(layer_sizes, activation, pair):
+    theta, X, Y, sw = make_problem(
+        11, layer_sizes, activation, pair, n=6, weights=True, kink=1e-2
+    )
+    v = np.random.default_rng(12).normal(size=theta.size)
+    kwargs = {
+        "alpha": 0.3,
+        "activation": activation,
+        "output_activation": pair[0],
+        "loss": pair[1],
+        "sample_weight": sw,
+    }
+    Hv = hessp(theta, v, X, Y, layer_sizes, **kwargs)
+    fd = _fd_hessp(theta, v, X, Y, layer_sizes, **kwargs)
+    assert np.linalg.norm(Hv - fd) / np.linalg.norm(Hv + fd) < 1e-6
+
+
+@pytest.mark.parametrize("layer_sizes", ARCHITECTURES[1:], ids=str)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("pair", PAIRS, ids="+".join)
+def test_gauss_newton_product_is_symmetric_psd(layer_sizes, activation, pair):
+    theta, X, Y, sw = make_problem(13, layer_sizes, activation, pair, n=6, weights=True)
+    rng = np.random.default_rng(14)
+    kwargs = {
+        "activation": activation,
+        "output_activation": pair[0],
+        "loss": pair[1],
+        "sample_weight": sw,
+        "curvature": "gauss-newton",
+    }
+    for _ in range(3):
+        u, v = rng.normal(size=(2, theta.size))
+        Gu = hessp(theta, u, X, Y, layer_sizes, **kwargs)
+        Gv = hessp(theta, v, X, Y, layer_sizes, **kwargs)
+        assert_allclose(u @ Gv, v @ Gu, rtol=1e-10, atol=1e-14)
+        assert v @ Gv >= -1e-14
+
+
+@pytest.mark.parametrize("pair", PAIRS[:3], ids="+".join)
+def test_gauss_newton_is_exact_without_hidden_layers_for_matching_losses(pair):
+    # With no hidden layer and a matching output/loss pair, H = G exactly.
+    layer_sizes = [3, 2]
+    theta, X, Y, _ = make_problem(15, layer_sizes, "logistic", pair, n=7)
+    v = np.random.default_rng(16).normal(size=theta.size)
+    kwargs = {"output_activation": pair[0], "loss": pair[1], "alpha": 1.0}
+    assert_allclose(
+        hessp(theta, v, X, Y, layer_sizes, curvature="gauss-newton", **kwargs),
+        hessp(theta, v, X, Y, layer_sizes, **kwargs),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+
+
+def test_hessp_chunked_and_sparse_equal_plain():
+    layer_sizes = [4, 3, 2]
+    theta, X, Y, sw = make_problem(17, layer_sizes, "tanh", PAIRS[1], n=9, weights=True)
+    X[np.abs(X) < 0.7] = 0.0
+    v = np.random.default_rng(18).normal(size=theta.size)
+    kwargs = {"activation": "tanh", "output_activation": "softmax", "sample_weight": sw}
+    plain = hessp(theta, v, X, Y, layer_sizes, **kwargs)
+    assert_allclose(
+        hessp(theta, v, X, Y, layer_sizes, chunk_size=2, **kwargs), plain, rtol=1e-12
+    )
+    assert_allclose(
+        hessp(theta, v, sp.csr_matrix(X), Y, layer_sizes, **kwargs), plain, rtol=1e-12
+    )
+
+
+def test_hessp_rejects_unknown_curvature():
+    theta, X, Y, layer_sizes = _base_problem()
+    with pytest.raises(ValueError, match="curvature"):
+        hessp(theta, theta, X, Y, layer_sizes, curvature="fisher")
