@@ -233,24 +233,36 @@ class Workspace:
         self._key: tuple | None = None
         self._capacity = 0
 
-    def buffers(
-        self, n_rows: int, layer_sizes: Sequence[int], dtype: np.dtype
-    ) -> tuple[list[NDArray], NDArray, NDArray]:
-        """Views for ``n_rows`` rows: activations, backprop scratch, row losses."""
+    def prepare(self, n_rows: int, layer_sizes: Sequence[int], dtype) -> "Workspace":
+        """Size the buffers for ``n_rows`` rows; reallocates only when they grow.
+
+        Afterwards ``acts`` holds one (n_rows, S_l) buffer per layer l >= 2,
+        ``back`` the back-propagation scratch, ``row_loss`` and ``ones`` two
+        (n_rows,) vectors, and ``dW`` one contiguous (S_{l+1}, S_l) buffer per
+        Θ^(l) for the gradient's weight block (BLAS writes contiguous output
+        many times faster than into the strided Θ[:, 1:]).
+        """
         key = (tuple(layer_sizes), np.dtype(dtype))
         if key != self._key or n_rows > self._capacity:
-            sizes = layer_sizes[1:]
             hidden = max(layer_sizes[1:-1], default=0)
-            self._acts = [np.empty(n_rows * s, dtype) for s in sizes]
+            self._acts = [np.empty(n_rows * s, dtype) for s in layer_sizes[1:]]
             self._back = np.empty(n_rows * hidden, dtype)
             self._loss = np.empty(n_rows, dtype)
+            self._ones = np.ones(n_rows, dtype)
+            self.dW = [
+                np.empty((s_out, s_in), dtype)
+                for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False)
+            ]
             self._grad = np.empty(n_params(layer_sizes), dtype)
             self._key, self._capacity = key, n_rows
-        acts = [
+        self.acts = [
             buf[: n_rows * s].reshape(n_rows, s)
             for buf, s in zip(self._acts, layer_sizes[1:], strict=True)
         ]
-        return acts, self._back, self._loss[:n_rows]
+        self.back = self._back
+        self.row_loss = self._loss[:n_rows]
+        self.ones = self._ones[:n_rows]
+        return self
 
     def gradient(self) -> NDArray:
         """A flat scratch vector the size of θ, for chunk accumulation."""
@@ -268,12 +280,11 @@ def _chunk_term(
     thetas, X, Y, sample_weight, activation, loss_fn, grads, workspace, layer_sizes
 ) -> float:
     """Σ_i w_i loss_i over one row chunk; writes the chunk's Δ^(l) into ``grads``."""
-    n = X.shape[0]
-    acts, back, row_loss = workspace.buffers(n, layer_sizes, grads[0].dtype)
+    ws = workspace.prepare(X.shape[0], layer_sizes, grads[0].dtype)
     last = len(thetas) - 1
     # Forward propagation: z^(l+1) = Θ^(l) [1; a^(l)], a^(l+1) = g(z^(l+1)).
     A = X
-    for layer, (theta, Z) in enumerate(zip(thetas, acts, strict=True)):
+    for layer, (theta, Z) in enumerate(zip(thetas, ws.acts, strict=True)):
         if sp.issparse(A):
             Z[...] = A @ theta[:, 1:].T
         else:
@@ -283,25 +294,25 @@ def _chunk_term(
             ACTIVATIONS[activation](Z)
         A = Z
     # Output layer: per-row loss, and z^(L) is overwritten with δ^(L).
-    delta = acts[-1]
-    loss_fn(delta, Y, row_loss)
+    delta = ws.acts[-1]
+    loss_fn(delta, Y, ws.row_loss)
     if sample_weight is None:
-        J = float(row_loss.sum())
+        J = float(ws.row_loss.sum())
     else:
-        J = float(row_loss @ sample_weight)
+        J = float(ws.row_loss @ sample_weight)
         delta *= sample_weight[:, None]
     # Backward propagation: Δ^(l) = δ^(l+1) [1, a^(l)] summed over rows, then
     # δ^(l) = (Θ^(l)ᵀ δ^(l+1)) ⊙ g'(z^(l)), written over a^(l) once it is used.
     for layer in range(last, -1, -1):
-        A = X if layer == 0 else acts[layer - 1]
+        A = X if layer == 0 else ws.acts[layer - 1]
         G = grads[layer]
         if sp.issparse(A):
             G[:, 1:] = (A.T @ delta).T
         else:
-            np.matmul(delta.T, A, out=G[:, 1:])
-        delta.sum(axis=0, out=G[:, 0])
+            G[:, 1:] = np.matmul(delta.T, A, out=ws.dW[layer])
+        G[:, 0] = ws.ones @ delta  # Σ_i δ^(l+1): the bias column
         if layer > 0:
-            B = back[: A.size].reshape(A.shape)
+            B = ws.back[: A.size].reshape(A.shape)
             np.matmul(delta, thetas[layer][:, 1:], out=B)
             DELTAS[activation](A, B)
             delta = A

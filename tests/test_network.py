@@ -578,9 +578,9 @@ class RecordingWorkspace(Workspace):
         super().__init__()
         self.rows = []
 
-    def buffers(self, n_rows, layer_sizes, dtype):
+    def prepare(self, n_rows, layer_sizes, dtype):
         self.rows.append(n_rows)
-        return super().buffers(n_rows, layer_sizes, dtype)
+        return super().prepare(n_rows, layer_sizes, dtype)
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
