@@ -508,14 +508,15 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
     # Forward pass, then R-forward: R{z^(l+1)} = Θ R{a^(l)} + V [1; a^(l)],
     # R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)}, with R{a^(1)} = 0.
     acts = forward(thetas, X, activation=activation, output_activation="identity")
-    r_zs, r_act = [None], None
+    slopes = [None] + [first(A) for A in acts[1:-1]]  # g'(z^(l)) for hidden l
+    r_zs, r_acts = [None], [None]
     for layer, (theta, v) in enumerate(zip(thetas, vs, strict=True)):
         r_z = _matmul_t(acts[layer], v)
-        if r_act is not None:
-            r_z += r_act @ theta[:, 1:].T
+        if layer > 0:
+            r_z += r_acts[layer] @ theta[:, 1:].T
         r_zs.append(r_z)
         if layer < last:
-            r_act = first(acts[layer + 1]) * r_z
+            r_acts.append(slopes[layer + 1] * r_z)
     # Output layer: δ^(L) and R{δ^(L)} = (∂²loss/∂z²) R{z^(L)}.
     z_out = acts[-1]
     delta = z_out.copy()
@@ -532,13 +533,13 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
         r_grad[:, 0] = r_delta.sum(axis=0)
         r_grad[:, 1:] = _t_dot(r_delta, A)
         if exact and layer > 0:
-            r_grad[:, 1:] += delta.T @ (first(A) * r_zs[layer])
+            r_grad[:, 1:] += delta.T @ r_acts[layer]
         r_grads.append(r_grad)
         if layer > 0:
             # δ^(l) = (Θᵀδ^(l+1)) ⊙ g'; R{δ^(l)} by the product rule.
             back = delta @ theta[:, 1:]
             r_back = r_delta @ theta[:, 1:]
-            slope = first(A)
+            slope = slopes[layer]
             r_delta = r_back * slope
             if exact:
                 r_delta += (delta @ v[:, 1:]) * slope
