@@ -13,6 +13,12 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
+from sklearn_backprop._guards import (
+    add_version,
+    check_fit_memory,
+    check_version,
+    restore_on_error,
+)
 from sklearn_backprop._training import (
     AUTO_CURVATURE,
     FULL_HESSIAN_SOLVERS,
@@ -218,6 +224,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
+        with restore_on_error(self):  # a failed fit leaves the previous state
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        """The body of :meth:`fit`, which undoes its changes if it raises."""
         if self.solver in NO_GRADIENT_SOLVERS:
             raise ValueError(
                 f"solver={self.solver!r} does not use the gradient that "
@@ -251,6 +262,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(class_weight, X.shape[0], X.dtype)
         Y, out_activation, target_attrs = self._encode_targets(y, X.dtype)
         layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
+        check_fit_memory(self, layer_sizes, X.shape[0], X.dtype)
         # Decoding predictions (for the validation score) needs these now.
         for name, value in target_attrs.items():
             setattr(self, name, value)
@@ -304,7 +316,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 f"converging: {result.message}. Increase max_iter or max_fun, or "
                 "scale the data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
             )
         theta, loss = result.x, result.fun
         if monitor.best_x is not None:  # early stopping: restore the best iterate
@@ -346,6 +358,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         return forward(
             self.thetas_, X, activation=self.activation, output_activation="identity"
         )[-1]
+
+    def __getstate__(self):
+        return add_version(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(check_version(state, type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

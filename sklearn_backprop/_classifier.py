@@ -233,9 +233,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             )
         binarizer = LabelBinarizer().fit(y)
         if binarizer.classes_.shape[0] < 2:
+            (only,) = binarizer.classes_.tolist()
             raise ValueError(
                 "BackpropClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {binarizer.classes_[0]!r}."
+                f"but the data contains only one class: {only!r}."
             )
         if (
             self.warm_start
@@ -318,6 +319,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         """
         Z = self._output_logits(X)
         if self.out_activation_ == "softmax":
+            Z -= Z.max(axis=1, keepdims=True)  # keeps ties of huge logits exact
             log_p = Z - logsumexp(Z, axis=1, keepdims=True)
         elif Z.shape[1] == 1:  # binary: log σ(-z), log σ(z)
             log_p = log_expit(np.hstack([-Z, Z]))

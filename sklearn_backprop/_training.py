@@ -99,15 +99,21 @@ class _Objective:
         self.last: tuple[np.ndarray, float, np.ndarray] | None = None
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        J, grad = cost_grad(
-            theta,
-            self.X,
-            self.Y,
-            self.layer_sizes,
-            workspace=self.workspace,
-            out=self.grad,
-            **self.cost_params,
-        )
+        # A line-search trial step can leave the dtype's range (float32 data
+        # with huge features): J is then +inf, which every solver rejects by
+        # shortening the step, and no warning is raised for it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            J, grad = cost_grad(
+                theta,
+                self.X,
+                self.Y,
+                self.layer_sizes,
+                workspace=self.workspace,
+                out=self.grad,
+                **self.cost_params,
+            )
+        if not np.isfinite(J):
+            J = np.inf
         # scipy keeps earlier gradients (BFGS, CG compare them), so it gets a
         # float64 copy, never the reused buffer.
         grad = grad.astype(np.float64)
@@ -256,7 +262,7 @@ def minimize_network(
             f"Fit interrupted after {len(monitor.losses)} completed iterations; "
             "the estimator keeps the last completed iterate.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     J, grad = objective.at(monitor.x)
     return OptimizeResult(

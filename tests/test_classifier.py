@@ -377,3 +377,15 @@ def test_feature_names_round_trip_from_pandas(iris):
         clf.predict(frame.to_numpy())
     with pytest.raises(ValueError, match="feature names"):
         clf.predict(frame[["b", "a", "c", "d"]])
+
+
+def test_tied_huge_softmax_logits_split_probability_exactly():
+    X = np.zeros((6, 1))
+    clf = BackpropClassifier(hidden_layer_sizes=(), max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, np.arange(6) % 3)
+    clf.thetas_[0][...] = [[1e30, 0.0], [1e30, 0.0], [0.0, 0.0]]
+    proba = clf.predict_proba(X[:1])
+    assert_allclose(proba[0, :2], [0.5, 0.5])
+    assert 0 < proba[0, 2] < 1e-300

@@ -1,0 +1,238 @@
+"""Guards around fitting and persistence: memory, failed fits, package versions.
+
+* :func:`check_fit_memory` refuses, before anything is allocated, a network
+  whose fit cannot fit in the machine's physical memory, and says how much it
+  would need.
+* :func:`restore_on_error` puts an estimator back the way it was when a fit
+  raises part-way, so that a failed fit never leaves it half-updated.
+* :func:`add_version` and :func:`check_version` record the package version in
+  a pickled estimator's state and warn with :class:`InconsistentVersionWarning`
+  when it is loaded by another version.
+"""
+
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
+
+from sklearn_backprop._training import AUTO_CURVATURE
+from sklearn_backprop.network import _default_chunk_size, n_params
+
+# Vectors the size of θ alive at once during a fit, each counted at 8 bytes a
+# parameter (scipy works in float64 whatever the data's dtype). Ours: the
+# starting point θ0, the objective's gradient buffer and its float64 copy for
+# scipy, the last evaluation's (θ, gradient), the monitor's iterate, the
+# workspace's chunk accumulator and weight blocks, and the fitted thetas_ (9).
+# scipy's: L-BFGS-B's 2 × maxcor = 20 correction vectors and 5 work vectors at
+# the default maxcor=10, and the iterate and gradient copies its
+# ScalarFunction keeps (about 29, the most of the vector-only solvers).
+# Rounded up to 40.
+THETA_COPIES = 40
+# Solvers that also keep an n_params × n_params float64 matrix (BFGS's inverse
+# Hessian approximation).
+DENSE_MATRIX_SOLVERS = {"BFGS"}
+# Per row and unit of the row chunk: cost_grad's workspace holds a^(l) of
+# every layer plus as much again of back-propagation scratch (2); a
+# Hessian-vector product (the solvers in AUTO_CURVATURE) also keeps R{z},
+# R{a}, δ, R{δ} and their back-propagated products (8).
+ACTIVATION_COPIES = 2
+HESSP_ACTIVATION_COPIES = 8
+
+VERSION_KEY = "_sklearn_backprop_version"
+
+
+class InconsistentVersionWarning(_SklearnVersionWarning):
+    """An estimator was unpickled by another version of sklearn-backprop.
+
+    A subclass of :class:`sklearn.exceptions.InconsistentVersionWarning`, so a
+    filter for scikit-learn's warning (the documented way to turn version
+    mismatches into errors) catches this one too, while its message names
+    sklearn-backprop's versions instead of scikit-learn's.
+
+    Parameters
+    ----------
+    estimator_name : str
+        Class name of the unpickled estimator.
+    current_version : str
+        The sklearn-backprop version doing the loading.
+    original_version : str
+        The version that pickled it, or "unknown" when the pickle predates the
+        version being recorded.
+
+    Examples
+    --------
+    >>> w = InconsistentVersionWarning(
+    ...     estimator_name="BackpropClassifier",
+    ...     current_version="0.2.0",
+    ...     original_version="0.1.0",
+    ... )
+    >>> print(str(w)[:72])
+    Trying to unpickle estimator BackpropClassifier from sklearn-backprop ve
+    """
+
+    def __init__(self, *, estimator_name, current_version, original_version):
+        super().__init__(
+            estimator_name=estimator_name,
+            current_sklearn_version=current_version,
+            original_sklearn_version=original_version,
+        )
+        self.current_version = current_version
+        self.original_version = original_version
+
+    def __str__(self):
+        return (
+            f"Trying to unpickle estimator {self.estimator_name} from "
+            f"sklearn-backprop version {self.original_version} when using version "
+            f"{self.current_version}. This might lead to breaking code or invalid "
+            "results. Use at your own risk, or refit the estimator with this "
+            "version and pickle it again."
+        )
+
+
+def format_bytes(n_bytes: int) -> str:
+    """A byte count in binary units with one decimal, e.g. "7.3 TiB".
+
+    Examples
+    --------
+    >>> format_bytes(8 * 10**12)
+    '7.3 TiB'
+    >>> format_bytes(512)
+    '512 B'
+    """
+    if n_bytes < 1024:
+        return f"{n_bytes} B"
+    value = float(n_bytes)
+    for unit in ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]:
+        value /= 1024
+        if value < 1024 or unit == "EiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def physical_memory() -> int | None:
+    """The machine's physical memory in bytes; None where it cannot be read.
+
+    Read from ``os.sysconf`` (Linux, macOS and other POSIX systems); None on
+    systems without it (Windows) or when it reports an unknown value.
+    """
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES")
+        page_size = os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    if pages <= 0 or page_size <= 0:
+        return None
+    return int(pages) * int(page_size)
+
+
+def fit_memory(layer_sizes: Sequence[int], n_samples: int, dtype, solver: str) -> int:
+    """Bytes a fit needs for its parameter vectors and activations (an estimate).
+
+    ``8 × n_params × THETA_COPIES`` for θ, its gradient and the solver's vectors
+    (float64, as scipy works), ``8 × n_params²`` more for BFGS's dense matrix,
+    plus ``itemsize × rows × Σ_{l>1} S_l × copies`` for the row chunk of
+    activations and back-propagation scratch (``ACTIVATION_COPIES``, or
+    ``HESSP_ACTIVATION_COPIES`` for solvers that take Hessian-vector
+    products), with ``rows`` the chunk size ``cost_grad`` uses (from
+    scikit-learn's ``working_memory``).
+    The training data, already in memory, is not counted.
+
+    Examples
+    --------
+    >>> need = 8 * (26 * THETA_COPIES + 10 * 6 * ACTIVATION_COPIES)
+    >>> fit_memory([3, 4, 2], 10, "float64", "L-BFGS-B") == need
+    True
+    """
+    layer_sizes = [int(s) for s in layer_sizes]
+    p = n_params(layer_sizes)
+    need = 8 * p * THETA_COPIES
+    if solver in DENSE_MATRIX_SOLVERS:
+        need += 8 * p * p
+    copies = HESSP_ACTIVATION_COPIES if solver in AUTO_CURVATURE else ACTIVATION_COPIES
+    rows = _default_chunk_size(max(int(n_samples), 1), layer_sizes, dtype)
+    need += np.dtype(dtype).itemsize * rows * sum(layer_sizes[1:]) * copies
+    return need
+
+
+def check_fit_memory(estimator, layer_sizes: Sequence[int], n_samples: int, dtype):
+    """Refuse, with a MemoryError stating the size, a fit that cannot fit in memory.
+
+    Compares :func:`fit_memory` with :func:`physical_memory`; where the physical
+    memory cannot be read, only sizes beyond what the process can address
+    (``sys.maxsize`` bytes) are refused.
+
+    Raises
+    ------
+    MemoryError
+        When the estimate exceeds the limit; nothing has been allocated yet.
+    """
+    need = fit_memory(layer_sizes, n_samples, dtype, estimator.solver)
+    have = physical_memory()
+    limit = sys.maxsize if have is None else have
+    if need <= limit:
+        return
+    where = (
+        f"this machine's {format_bytes(have)} of physical memory"
+        if have is not None
+        else f"the {format_bytes(limit)} a process can address"
+    )
+    raise MemoryError(
+        f"{type(estimator).__name__} with hidden_layer_sizes="
+        f"{estimator.hidden_layer_sizes!r} needs about {format_bytes(need)} to fit: "
+        f"{n_params(layer_sizes):,} parameters (layer sizes {list(layer_sizes)}) "
+        f"held {THETA_COPIES} times in float64 by solver={estimator.solver!r}, "
+        f"plus their activations. That is more than {where}; use fewer or "
+        "smaller hidden layers."
+    )
+
+
+@contextlib.contextmanager
+def restore_on_error(estimator) -> Iterator[None]:
+    """Put back the estimator's attributes if the body raises, then re-raise.
+
+    A fit only rebinds attributes (it never writes into the arrays of the
+    previous fit), so a shallow copy of ``__dict__`` is a complete snapshot.
+    """
+    saved = estimator.__dict__.copy()
+    try:
+        yield
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        raise
+
+
+def add_version(state: dict) -> dict:
+    """The pickled state with this package's version recorded in it."""
+    from sklearn_backprop import __version__
+
+    return {**state, VERSION_KEY: __version__}
+
+
+def check_version(state: dict, estimator_name: str) -> dict:
+    """The state without the recorded version; warns if it is not this version.
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        When the pickle was made by another sklearn-backprop version, or
+        records none ("unknown").
+    """
+    from sklearn_backprop import __version__
+
+    state = dict(state)
+    original = state.pop(VERSION_KEY, "unknown")
+    if original != __version__:
+        warnings.warn(
+            InconsistentVersionWarning(
+                estimator_name=estimator_name,
+                current_version=__version__,
+                original_version=original,
+            ),
+            stacklevel=3,
+        )
+    return state
