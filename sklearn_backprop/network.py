@@ -36,12 +36,14 @@ from sklearn_backprop._losses import LOSS_CURVATURES, LOSSES, OUTPUT_ACTIVATIONS
 __all__ = [
     "Workspace",
     "cost_grad",
+    "cost_grad_sum",
     "forward",
     "gradient_check",
     "hessp",
     "n_params",
     "numerical_gradient",
     "pack",
+    "regularize",
     "unpack",
 ]
 
@@ -370,8 +372,6 @@ def _prepare(
         if np.any(sample_weight < 0):
             raise ValueError("sample_weight must be non-negative.")
         W = float(sample_weight.sum())
-    if not W > 0:
-        raise ValueError("the data need at least one sample with positive weight.")
     if chunk_size is None:
         chunk_size = _default_chunk_size(n, layer_sizes, dtype)
     elif not isinstance(chunk_size, Integral) or chunk_size < 1:
@@ -441,6 +441,70 @@ def cost_grad(
     >>> round(J, 4), grad
     (0.6931, array([ 0.  ,  0.25, -0.25]))
     """
+    J_sum, grad, W = cost_grad_sum(
+        theta,
+        X,
+        Y,
+        layer_sizes,
+        activation=activation,
+        output_activation=output_activation,
+        loss=loss,
+        sample_weight=sample_weight,
+        workspace=workspace,
+        chunk_size=chunk_size,
+        out=out,
+    )
+    return regularize(theta, J_sum, grad, W, layer_sizes, alpha=alpha)
+
+
+def cost_grad_sum(
+    theta: ArrayLike,
+    X: ArrayLike,
+    Y: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+    loss: str = "log_loss",
+    sample_weight: ArrayLike | None = None,
+    workspace: Workspace | None = None,
+    chunk_size: int | None = None,
+    out: NDArray | None = None,
+) -> tuple[float, NDArray, float]:
+    """Unscaled sums Σ_i w_i loss_i, Δ = Σ_i ∂(w_i loss_i)/∂θ and W = Σ_i w_i.
+
+    The data term of :func:`cost_grad` before the α penalty and the 1/W
+    scaling: sums over rows, so that the sums of row blocks (or of partitions
+    of data spread over machines) add up to the sums of the whole, and
+    :func:`regularize` turns the total into J and the D terms.
+
+    Parameters
+    ----------
+    theta, X, Y, layer_sizes, activation, output_activation, loss
+        As for :func:`cost_grad`.
+    sample_weight, workspace, chunk_size, out
+        As for :func:`cost_grad`.
+
+    Returns
+    -------
+    J_sum : float
+        Σ_i w_i loss_i.
+    grad_sum : ndarray of shape (n_params,)
+        Δ, flattened like ``theta``.
+    W : float
+        Σ_i w_i (the number of rows without weights); may be 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, Y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([[1.0], [0.0]])
+    >>> theta = np.zeros(n_params([2, 1]))
+    >>> halves = [cost_grad_sum(theta, X[i:i + 1], Y[i:i + 1], [2, 1]) for i in (0, 1)]
+    >>> J_sum, grad_sum, W = (sum(parts) for parts in zip(*halves))
+    >>> J, grad = regularize(theta, J_sum, grad_sum, W, [2, 1])
+    >>> bool(np.allclose(grad, cost_grad(theta, X, Y, [2, 1])[1]))
+    True
+    """
     X, Y, theta, sample_weight, W, chunk_size = _prepare(
         theta,
         X,
@@ -456,7 +520,7 @@ def cost_grad(
     dtype, n = theta.dtype, X.shape[0]
     thetas = unpack(theta, layer_sizes)
     if out is None:
-        grad = np.empty(theta.size, dtype)
+        grad = np.zeros(theta.size, dtype)
     elif out.shape != theta.shape or out.dtype != dtype:
         raise ValueError(
             f"out must be a {np.dtype(dtype)} vector of shape {theta.shape}, got "
@@ -485,15 +549,62 @@ def cost_grad(
         )
         if start:
             grad += target
+    if n == 0:
+        grad[...] = 0
+    return J, grad, W
 
-    # D = (1/W) Δ + (α/W) Θ off the bias column; J gains (α/(2W)) Σ Θ².
-    grad /= W
-    J /= W
-    for theta_l, grad_l in zip(thetas, unpack(grad, layer_sizes), strict=True):
+
+def regularize(
+    theta: ArrayLike,
+    J_sum: float,
+    grad_sum: NDArray,
+    W: float,
+    layer_sizes: Sequence[int],
+    *,
+    alpha: float = 0.0,
+) -> tuple[float, NDArray]:
+    """J and the D terms from the sums of :func:`cost_grad_sum`.
+
+    J = J_sum / W + (α / (2W)) Σ Θ² and D = Δ / W + (α / W) Θ off the bias
+    column (Δ / W on it). ``grad_sum`` is overwritten with D.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        The parameters the sums were taken at.
+    J_sum, grad_sum, W
+        What :func:`cost_grad_sum` returned (or the total over data blocks).
+    layer_sizes : sequence of int
+        ``[S_1, ..., S_L]``.
+    alpha : float, default=0.0
+        L2 penalty λ.
+
+    Returns
+    -------
+    J : float
+        The regularised cost.
+    grad : ndarray of shape (n_params,)
+        ``grad_sum``, now holding D.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> theta = np.array([1.0, 2.0])  # one output, one input: [bias, weight]
+    >>> regularize(theta, 3.0, np.array([1.0, 1.0]), 2.0, [1, 1], alpha=1.0)
+    (2.5, array([0.5, 1.5]))
+    """
+    if not W > 0:
+        raise ValueError("the data need at least one sample with positive weight.")
+    theta = np.asarray(theta, dtype=grad_sum.dtype)
+    grad_sum /= W
+    J = J_sum / W
+    for theta_l, grad_l in zip(
+        unpack(theta, layer_sizes), unpack(grad_sum, layer_sizes), strict=True
+    ):
         weights = theta_l[:, 1:]
         J += 0.5 * alpha / W * float(np.vdot(weights, weights))
         grad_l[:, 1:] += (alpha / W) * weights
-    return J, grad
+    return float(J), grad_sum
 
 
 def _t_dot(D: NDArray, A) -> NDArray:
@@ -618,6 +729,8 @@ def hessp(
         sample_weight,
         chunk_size,
     )
+    if not W > 0:
+        raise ValueError("the data need at least one sample with positive weight.")
     layer_sizes = [int(s) for s in layer_sizes]
     v = np.ascontiguousarray(v, dtype=theta.dtype)
     thetas, vs = unpack(theta, layer_sizes), unpack(v, layer_sizes)
