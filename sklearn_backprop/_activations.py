@@ -157,8 +157,8 @@ def inplace_relu_delta(A: NDArray, back: NDArray) -> None:
     >>> A
     array([[0., 2.]])
     """
-    # Where a == 0 the unit is off and δ must be 0, which A already holds.
-    np.copyto(A, back, where=A > 0)
+    np.sign(A, out=A)  # 1 where the unit is on, 0 where it is off
+    A *= back
 
 
 def inplace_identity_delta(A: NDArray, back: NDArray) -> None:

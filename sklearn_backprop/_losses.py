@@ -71,10 +71,25 @@ def inplace_identity(Z: NDArray) -> None:
     """
 
 
-def logistic_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+def _scratch(Z: NDArray, scratch: NDArray | None, vec: NDArray | None):
+    """Scratch of Z's shape and one row vector: the workspace's, or new ones."""
+    if scratch is None:
+        scratch = np.empty_like(Z)
+    if vec is None:
+        vec = np.empty(Z.shape[0], Z.dtype)
+    return scratch, vec
+
+
+def logistic_log_loss(
+    Z: NDArray,
+    Y: NDArray,
+    row_loss: NDArray,
+    scratch: NDArray | None = None,
+    vec: NDArray | None = None,
+) -> None:
     """Cross-entropy of K logistic units, summed over units (the seed's network).
 
-    loss = Σ_k softplus(z_k) - y_k z_k, which equals
+    loss = Σ_k max(z_k, 0) - y_k z_k + log(1 + e^{-|z_k|}), which equals
     -Σ_k [y_k log a_k + (1 - y_k) log(1 - a_k)] and never takes log(0);
     δ^(L) = a - y.
 
@@ -86,6 +101,10 @@ def logistic_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
         Targets in [0, 1].
     row_loss : ndarray of shape (n_samples,)
         Receives each row's loss.
+    scratch : ndarray of shape (n_samples, K), default=None
+        Work space (allocated if None).
+    vec : ndarray of shape (n_samples,), default=None
+        Work space (allocated if None).
 
     Examples
     --------
@@ -95,18 +114,27 @@ def logistic_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
     >>> loss.round(4), Z
     (array([0.6931]), array([[-0.5]]))
     """
-    E = np.exp(-np.abs(Z))  # e^{-|z|} in (0, 1]: no overflow
-    L = np.log1p(E)
-    L += np.maximum(Z, 0)
-    L -= Y * Z
-    L.sum(axis=1, out=row_loss)
-    # σ(z) = 1 / (1 + e^{-|z|}) for z >= 0 and e^{-|z|} / (1 + e^{-|z|}) otherwise
-    S = np.where(Z >= 0, 1, E)
-    S /= 1 + E
-    np.subtract(S, Y, out=Z)
+    T, v = _scratch(Z, scratch, vec)
+    np.einsum("ij,ij->i", Y, Z, out=row_loss)
+    np.negative(row_loss, out=row_loss)
+    np.maximum(Z, 0, out=T)
+    row_loss += np.add.reduce(T, axis=1, out=v)
+    np.abs(Z, out=T)
+    np.negative(T, out=T)
+    np.exp(T, out=T)  # e^{-|z|} in (0, 1]: no overflow
+    np.log1p(T, out=T)
+    row_loss += np.add.reduce(T, axis=1, out=v)
+    expit(Z, out=Z)
+    Z -= Y
 
 
-def softmax_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+def softmax_log_loss(
+    Z: NDArray,
+    Y: NDArray,
+    row_loss: NDArray,
+    scratch: NDArray | None = None,
+    vec: NDArray | None = None,
+) -> None:
     """Categorical cross-entropy of softmax units, via log-sum-exp.
 
     loss = s · logsumexp(z) - y · z with s = Σ_k y_k (1 for one-hot rows);
@@ -120,6 +148,10 @@ def softmax_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
         Non-negative targets, usually one-hot.
     row_loss : ndarray of shape (n_samples,)
         Receives each row's loss.
+    scratch : ndarray of shape (n_samples, K), default=None
+        Work space (allocated if None).
+    vec : ndarray of shape (n_samples,), default=None
+        Work space (allocated if None).
 
     Examples
     --------
@@ -129,18 +161,29 @@ def softmax_log_loss(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
     >>> loss.round(4), Z
     (array([0.6931]), array([[-0.5,  0.5]]))
     """
-    Z -= Z.max(axis=1, keepdims=True)
-    s = Y.sum(axis=1)
+    T, v = _scratch(Z, scratch, vec)
+    s = np.add.reduce(Y, axis=1, out=T[:, 0])
+    np.max(Z, axis=1, out=v)
+    Z -= v[:, None]
     np.einsum("ij,ij->i", Y, Z, out=row_loss)
+    np.negative(row_loss, out=row_loss)
     np.exp(Z, out=Z)
-    total = Z.sum(axis=1)
-    row_loss *= -1
-    row_loss += s * np.log(total)
-    Z *= (s / total)[:, None]
+    total = np.add.reduce(Z, axis=1, out=v)
+    Z /= total[:, None]
+    Z *= s[:, None]
     Z -= Y
+    np.log(total, out=total)
+    total *= s
+    row_loss += total
 
 
-def identity_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+def identity_squared_error(
+    Z: NDArray,
+    Y: NDArray,
+    row_loss: NDArray,
+    scratch: NDArray | None = None,
+    vec: NDArray | None = None,
+) -> None:
     """Half squared error of identity units: loss = ½‖z - y‖², δ^(L) = z - y.
 
     Parameters
@@ -151,6 +194,8 @@ def identity_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
         Real targets.
     row_loss : ndarray of shape (n_samples,)
         Receives each row's loss.
+    scratch, vec : None
+        Unused; accepted like the other losses'.
 
     Examples
     --------
@@ -165,7 +210,13 @@ def identity_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
     row_loss *= 0.5
 
 
-def logistic_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
+def logistic_squared_error(
+    Z: NDArray,
+    Y: NDArray,
+    row_loss: NDArray,
+    scratch: NDArray | None = None,
+    vec: NDArray | None = None,
+) -> None:
     """Half squared error of logistic units, the seed's J = ½(ŷ - y)².
 
     δ^(L) = (a - y) a (1 - a).
@@ -178,6 +229,10 @@ def logistic_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
         Targets.
     row_loss : ndarray of shape (n_samples,)
         Receives each row's loss.
+    scratch : ndarray of shape (n_samples, K), default=None
+        Work space (allocated if None).
+    vec : None
+        Unused.
 
     Examples
     --------
@@ -187,8 +242,9 @@ def logistic_squared_error(Z: NDArray, Y: NDArray, row_loss: NDArray) -> None:
     >>> loss, Z
     (array([0.125]), array([[-0.125]]))
     """
+    R, _ = _scratch(Z, scratch, row_loss)
     expit(Z, out=Z)
-    R = Z - Y
+    np.subtract(Z, Y, out=R)
     np.einsum("ij,ij->i", R, R, out=row_loss)
     row_loss *= 0.5
     R *= Z

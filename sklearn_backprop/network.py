@@ -239,8 +239,9 @@ class Workspace:
         """Size the buffers for ``n_rows`` rows; reallocates only when they grow.
 
         Afterwards ``acts`` holds one (n_rows, S_l) buffer per layer l >= 2,
-        ``back`` the back-propagation scratch, ``row_loss`` and ``ones`` two
-        (n_rows,) vectors, and ``dW`` one contiguous (S_{l+1}, S_l) buffer per
+        ``back`` the back-propagation scratch, ``out_scratch`` an
+        (n_rows, S_L) scratch for the loss, ``row_loss``, ``vec`` and ``ones``
+        three (n_rows,) vectors, and ``dW`` one contiguous (S_{l+1}, S_l) buffer per
         Θ^(l) for the gradient's weight block (BLAS writes contiguous output
         many times faster than into the strided Θ[:, 1:]).
         """
@@ -250,6 +251,8 @@ class Workspace:
             self._acts = [np.empty(n_rows * s, dtype) for s in layer_sizes[1:]]
             self._back = np.empty(n_rows * hidden, dtype)
             self._loss = np.empty(n_rows, dtype)
+            self._vec = np.empty(n_rows, dtype)
+            self._out_scratch = np.empty(n_rows * layer_sizes[-1], dtype)
             self._ones = np.ones(n_rows, dtype)
             self.dW = [
                 np.empty((s_out, s_in), dtype)
@@ -263,6 +266,10 @@ class Workspace:
         ]
         self.back = self._back
         self.row_loss = self._loss[:n_rows]
+        self.vec = self._vec[:n_rows]
+        self.out_scratch = self._out_scratch[: n_rows * layer_sizes[-1]].reshape(
+            n_rows, layer_sizes[-1]
+        )
         self.ones = self._ones[:n_rows]
         return self
 
@@ -297,7 +304,7 @@ def _chunk_term(
         A = Z
     # Output layer: per-row loss, and z^(L) is overwritten with δ^(L).
     delta = ws.acts[-1]
-    loss_fn(delta, Y, ws.row_loss)
+    loss_fn(delta, Y, ws.row_loss, ws.out_scratch, ws.vec)
     if sample_weight is None:
         J = float(ws.row_loss.sum())
     else:
