@@ -223,6 +223,16 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.preprocessing import scale
+        >>> from sklearn_backprop import BackpropClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
+        >>> clf.fit(scale(X), y).n_iter_ > 0
+        True
         """
         with restore_on_error(self):  # a failed fit leaves the previous state
             return self._fit(X, y, sample_weight)
@@ -337,12 +347,34 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weights in MLPClassifier's layout: coefs_[l] = Θ^(l+1)[:, 1:].T."""
+        """Weights in scikit-learn's MLP layout: coefs_[l] = Θ^(l+1)[:, 1:].T.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> X = np.arange(6.0).reshape(3, 2)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+        >>> reg = reg.fit(X, [0.0, 1.0, 2.0])
+        >>> [c.shape for c in reg.coefs_]
+        [(2, 4), (4, 1)]
+        """
         return [theta[:, 1:].T for theta in self.thetas_]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Biases in MLPClassifier's layout: intercepts_[l] = Θ^(l+1)[:, 0]."""
+        """Biases in scikit-learn's MLP layout: intercepts_[l] = Θ^(l+1)[:, 0].
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> X = np.arange(6.0).reshape(3, 2)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(4,), alpha=1.0, random_state=0)
+        >>> reg = reg.fit(X, [0.0, 1.0, 2.0])
+        >>> [b.shape for b in reg.intercepts_]
+        [(4,), (1,)]
+        """
         return [theta[:, 0] for theta in self.thetas_]
 
     def _output_logits(self, X) -> np.ndarray:

@@ -113,7 +113,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_layers_ : int
         Number of layers L, input and output included.

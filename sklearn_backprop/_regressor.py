@@ -93,7 +93,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Biases in MLPRegressor's layout, ``intercepts_[l] = thetas_[l][:, 0]``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
     n_layers_ : int
         Number of layers L.

@@ -235,7 +235,7 @@ class Workspace:
         self._key: tuple | None = None
         self._capacity = 0
 
-    def prepare(self, n_rows: int, layer_sizes: Sequence[int], dtype) -> "Workspace":
+    def _sized(self, n_rows: int, layer_sizes: Sequence[int], dtype) -> "Workspace":
         """Size the buffers for ``n_rows`` rows; reallocates only when they grow.
 
         Afterwards ``acts`` holds one (n_rows, S_l) buffer per layer l >= 2,
@@ -273,7 +273,7 @@ class Workspace:
         self.ones = self._ones[:n_rows]
         return self
 
-    def gradient(self) -> NDArray:
+    def _accumulator(self) -> NDArray:
         """A flat scratch vector the size of θ, for chunk accumulation."""
         return self._grad
 
@@ -289,7 +289,7 @@ def _chunk_term(
     thetas, X, Y, sample_weight, activation, loss_fn, grads, workspace, layer_sizes
 ) -> float:
     """Σ_i w_i loss_i over one row chunk; writes the chunk's Δ^(l) into ``grads``."""
-    ws = workspace.prepare(X.shape[0], layer_sizes, grads[0].dtype)
+    ws = workspace._sized(X.shape[0], layer_sizes, grads[0].dtype)
     last = len(thetas) - 1
     # Forward propagation: z^(l+1) = Θ^(l) [1; a^(l)], a^(l+1) = g(z^(l+1)).
     A = X
@@ -542,7 +542,7 @@ def cost_grad_sum(
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
         # The first chunk writes Δ straight into grad; later ones add to it.
-        target = grad if start == 0 else workspace.gradient()
+        target = grad if start == 0 else workspace._accumulator()
         J += _chunk_term(
             thetas,
             X[start:stop],

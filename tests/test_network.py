@@ -578,9 +578,9 @@ class RecordingWorkspace(Workspace):
         super().__init__()
         self.rows = []
 
-    def prepare(self, n_rows, layer_sizes, dtype):
+    def _sized(self, n_rows, layer_sizes, dtype):
         self.rows.append(n_rows)
-        return super().prepare(n_rows, layer_sizes, dtype)
+        return super()._sized(n_rows, layer_sizes, dtype)
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
