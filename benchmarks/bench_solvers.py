@@ -11,7 +11,9 @@ counted in evaluations (a Hessian-vector product counted at its measured cost
 in gradient evaluations) and in seconds. It also measures what one H·v costs
 relative to one cost+gradient evaluation.
 
-Run: ``python benchmarks/bench_solvers.py`` (a few minutes on 2 cores).
+Run: ``python benchmarks/bench_solvers.py`` (a few minutes on 2 cores). BLAS
+runs on one thread: on a shared 2-core machine a second BLAS thread stalls
+small products for tens of milliseconds and makes timings meaningless.
 BFGS keeps a dense n_params² inverse Hessian updated in O(n_params³) per
 iteration, so it runs on digits only.
 """
@@ -25,12 +27,13 @@ from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 import sklearn_backprop._training as training
 from sklearn_backprop import BackpropClassifier
 from sklearn_backprop.network import cost_grad, hessp, n_params
 
-ALPHA, HIDDEN, MAX_ITER, TIME_CAP = 1.0, 25, 200, 20.0
+ALPHA, HIDDEN, MAX_ITER, TIME_CAP = 1.0, 25, 200, 60.0
 CONFIGS = [
     ("L-BFGS-B", "auto"),
     ("CG", "auto"),
@@ -193,6 +196,7 @@ def run_problem(name, X, y, skip=()):
 
 
 def main():
+    threadpool_limits(limits=1, user_api="blas")
     X, y = load_digits(return_X_y=True)
     run_problem("digits", X, y)
     X, y = make_classification(

@@ -197,8 +197,9 @@ DELTAS = {
 }
 
 
-# g'(z) and g''(z) in terms of the output a = g(z), for Hessian-vector products
-# (the R-operator needs g'' where the gradient needs only g').
+# g'(z) in terms of the output a = g(z), and g''(z) in terms of a and g'(z),
+# for Hessian-vector products (the R-operator needs g'' where the gradient
+# needs only g').
 FIRST_DERIVATIVES = {
     "logistic": lambda a: a * (1 - a),
     "tanh": lambda a: 1 - a * a,
@@ -207,8 +208,8 @@ FIRST_DERIVATIVES = {
 }
 
 SECOND_DERIVATIVES = {
-    "logistic": lambda a: a * (1 - a) * (1 - 2 * a),
-    "tanh": lambda a: -2 * a * (1 - a * a),
-    "relu": np.zeros_like,
-    "identity": np.zeros_like,
+    "logistic": lambda a, slope: slope * (1 - 2 * a),
+    "tanh": lambda a, slope: -2 * a * slope,
+    "relu": lambda a, slope: np.zeros_like(a),
+    "identity": lambda a, slope: np.zeros_like(a),
 }

@@ -626,6 +626,7 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
     # Forward pass, then R-forward: R{z^(l+1)} = Θ R{a^(l)} + V [1; a^(l)],
     # R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)}, with R{a^(1)} = 0.
     acts = forward(thetas, X, activation=activation, output_activation="identity")
+    ones = np.ones(X.shape[0], acts[-1].dtype)
     slopes = [None] + [first(A) for A in acts[1:-1]]  # g'(z^(l)) for hidden l
     r_zs, r_acts = [None], [None]
     for layer, (theta, v) in enumerate(zip(thetas, vs, strict=True)):
@@ -648,7 +649,7 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
         theta, v, A = thetas[layer], vs[layer], acts[layer]
         # R{Δ} = R{δ^(l+1)} [1, a^(l)] + δ^(l+1) [0, R{a^(l)}]
         r_grad = np.empty_like(theta)
-        r_grad[:, 0] = r_delta.sum(axis=0)
+        r_grad[:, 0] = ones @ r_delta  # Σ_i R{δ^(l+1)}: faster than .sum(axis=0)
         r_grad[:, 1:] = _t_dot(r_delta, A)
         if exact and layer > 0:
             r_grad[:, 1:] += delta.T @ r_acts[layer]
@@ -661,7 +662,7 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
             r_delta = r_back * slope
             if exact:
                 r_delta += (delta @ v[:, 1:]) * slope
-                r_delta += back * second(A) * r_zs[layer]
+                r_delta += back * second(A, slope) * r_zs[layer]
             delta = back * slope
     return r_grads[::-1]
 
