@@ -90,7 +90,7 @@ for solver, n_iter in max_iter.items():
 # the estimator does: ``fun(theta) -> (J, grad)`` from
 # :func:`~sklearn_backprop.network.cost_grad` with ``jac=True``, Hessian-vector
 # products from :func:`~sklearn_backprop.network.hessp` for the methods that
-# take them (Gauss-Newton for Newton-CG, exact for the trust-region methods),
+# take them (exact, the estimators' default for all three),
 # and each method's own options for ``max_iter`` and ``tol``. The starting
 # point is drawn the way the estimator draws it: uniform in [-ε, ε] with
 # ε = √6 / √(S_l + S_(l+1)) for each layer.
@@ -103,7 +103,7 @@ for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False):
     blocks.append(rng.uniform(-eps, eps, size=s_out * (s_in + 1)))
 theta0 = np.concatenate(blocks)
 tol_option = {"Newton-CG": "xtol"}
-curvature = {"Newton-CG": "gauss-newton", "trust-ncg": "exact", "trust-krylov": "exact"}
+curvature = {"Newton-CG": "exact", "trust-ncg": "exact", "trust-krylov": "exact"}
 
 
 def count_run(solver, n_iter):
