@@ -657,13 +657,19 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
         if layer > 0:
             # δ^(l) = (Θᵀδ^(l+1)) ⊙ g'; R{δ^(l)} by the product rule.
             back = delta @ theta[:, 1:]
-            r_back = r_delta @ theta[:, 1:]
+            r_delta = r_delta @ theta[:, 1:]
             slope = slopes[layer]
-            r_delta = r_back * slope
             if exact:
-                r_delta += (delta @ v[:, 1:]) * slope
-                r_delta += back * second(A, slope) * r_zs[layer]
-            delta = back * slope
+                r_delta += delta @ v[:, 1:]
+                r_delta *= slope
+                curvature = second(A, slope)
+                curvature *= back
+                curvature *= r_zs[layer]
+                r_delta += curvature
+            else:
+                r_delta *= slope
+            back *= slope
+            delta = back
     return r_grads[::-1]
 
 
