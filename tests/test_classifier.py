@@ -217,7 +217,7 @@ def test_float32_is_trained_and_predicted_in_float32(digits):
     assert clf32.predict_proba(X_te.astype(np.float32)).dtype == np.float32
     assert all(t.dtype == np.float64 for t in clf64.thetas_)
     acc32 = clf32.score(X_te.astype(np.float32), y_te)
-    assert abs(acc32 - clf64.score(X_te, y_te)) <= 0.01
+    assert abs(acc32 - clf64.score(X_te, y_te)) <= 0.005  # within half a point
 
 
 def test_max_iter_raises_convergence_warning_with_solver_message(iris):
