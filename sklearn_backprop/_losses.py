@@ -266,23 +266,27 @@ LOSSES = {
 }
 
 
-def _logistic_log_loss_rop(Z, Y, RZ, gauss_newton):
-    p = expit(Z)
+def _logistic_log_loss_rop(Z, Y, RZ, delta, gauss_newton):
+    p = delta + Y  # δ^(L) = a - y gives the outputs back without another expit
     return p * (1 - p) * RZ
 
 
-def _softmax_log_loss_rop(Z, Y, RZ, gauss_newton):
-    P = Z - Z.max(axis=1, keepdims=True)
-    inplace_softmax(P)
-    s = Y.sum(axis=1, keepdims=True)
-    return s * P * (RZ - np.einsum("ij,ij->i", P, RZ)[:, None])
+def _softmax_log_loss_rop(Z, Y, RZ, delta, gauss_newton):
+    Q = delta + Y  # δ^(L) = s·softmax(z) - y, so Q = s·p with s = Σ_k y_k
+    s = Y @ np.ones(Y.shape[1], Y.dtype)
+    # s·(p ⊙ Rz - p (p·Rz)) = Q ⊙ Rz - Q (Q·Rz) / s; rows with s = 0 have Q = 0.
+    proj = np.einsum("ij,ij->i", Q, RZ)
+    np.divide(proj, s, out=proj, where=s > 0)
+    out = Q * RZ
+    out -= Q * proj[:, None]
+    return out
 
 
-def _identity_squared_error_rop(Z, Y, RZ, gauss_newton):
+def _identity_squared_error_rop(Z, Y, RZ, delta, gauss_newton):
     return RZ.copy()
 
 
-def _logistic_squared_error_rop(Z, Y, RZ, gauss_newton):
+def _logistic_squared_error_rop(Z, Y, RZ, delta, gauss_newton):
     a = expit(Z)
     slope = a * (1 - a)  # ∂a/∂z
     if gauss_newton:  # J_aᵀ J_a: the loss's Hessian in a is the identity
@@ -290,7 +294,8 @@ def _logistic_squared_error_rop(Z, Y, RZ, gauss_newton):
     return (slope * slope + (a - Y) * slope * (1 - 2 * a)) * RZ
 
 
-# R{δ^(L)} = (∂²loss/∂z²) R{z^(L)} per sample, keyed like LOSSES. With
+# R{δ^(L)} = (∂²loss/∂z²) R{z^(L)} per sample, keyed like LOSSES; each gets
+# z^(L), the targets, R{z^(L)} and the unweighted δ^(L) LOSSES computed. With
 # ``gauss_newton`` the loss's curvature is taken in the output units' own
 # variables (Schraudolph 2002); for the matching pairs (logistic/softmax with
 # log_loss, identity with squared_error) that is the exact curvature.

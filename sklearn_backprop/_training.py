@@ -131,6 +131,7 @@ class _Objective:
             self.Y,
             self.layer_sizes,
             curvature=self.curvature,
+            workspace=self.workspace,
             **self.cost_params,
         )
         return Hv.astype(np.float64)

@@ -18,6 +18,7 @@ computation be map-reduced over partitions of the data.
 """
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -276,6 +277,20 @@ class Workspace:
     def _accumulator(self) -> NDArray:
         """A flat scratch vector the size of θ, for chunk accumulation."""
         return self._grad
+
+    def _hessp_state(self, theta, X, Y, names, compute):
+        """The forward pass H·v needs at θ, cached while θ, X, Y and names stay."""
+        cached = getattr(self, "_hessp_cache", None)
+        if (
+            cached is None
+            or cached[1] is not X
+            or cached[2] is not Y
+            or cached[3] != names
+            or not np.array_equal(cached[0], theta)
+        ):
+            cached = (theta.copy(), X, Y, names, compute())
+            self._hessp_cache = cached
+        return cached[4]
 
 
 def _default_chunk_size(n: int, layer_sizes: Sequence[int], dtype) -> int:
@@ -619,15 +634,26 @@ def _t_dot(D: NDArray, A) -> NDArray:
     return (A.T @ D).T if sp.issparse(A) else D.T @ A
 
 
-def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exact):
-    """R{Δ^(l)} over one row chunk: Pearlmutter's R-operator on backprop."""
-    last = len(thetas) - 1
-    first, second = FIRST_DERIVATIVES[activation], SECOND_DERIVATIVES[activation]
-    # Forward pass, then R-forward: R{z^(l+1)} = Θ R{a^(l)} + V [1; a^(l)],
-    # R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)}, with R{a^(1)} = 0.
+def _hessp_forward(thetas, X, Y, activation, out_act, loss):
+    """What H·v needs at θ whatever v is: a^(l), g'(z^(l)), unweighted δ^(L)."""
     acts = forward(thetas, X, activation=activation, output_activation="identity")
-    ones = np.ones(X.shape[0], acts[-1].dtype)
-    slopes = [None] + [first(A) for A in acts[1:-1]]  # g'(z^(l)) for hidden l
+    slopes = [None] + [FIRST_DERIVATIVES[activation](A) for A in acts[1:-1]]
+    delta = acts[-1].copy()
+    LOSSES[out_act, loss](delta, Y, np.empty(len(delta), delta.dtype))
+    return acts, slopes, delta
+
+
+def _chunk_hessp(thetas, vs, state, Y, sample_weight, activation, out_act, loss, exact):
+    """R{Δ^(l)} over one row chunk: Pearlmutter's R-operator on backprop.
+
+    ``state`` is :func:`_hessp_forward`'s result for the chunk at θ.
+    """
+    last = len(thetas) - 1
+    second = SECOND_DERIVATIVES[activation]
+    acts, slopes, delta = state
+    ones = np.ones(len(delta), delta.dtype)
+    # R-forward: R{z^(l+1)} = Θ R{a^(l)} + V [1; a^(l)],
+    # R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)}, with R{a^(1)} = 0.
     r_zs, r_acts = [None], [None]
     for layer, (theta, v) in enumerate(zip(thetas, vs, strict=True)):
         r_z = _matmul_t(acts[layer], v)
@@ -636,13 +662,10 @@ def _chunk_hessp(thetas, vs, X, Y, sample_weight, activation, out_act, loss, exa
         r_zs.append(r_z)
         if layer < last:
             r_acts.append(slopes[layer + 1] * r_z)
-    # Output layer: δ^(L) and R{δ^(L)} = (∂²loss/∂z²) R{z^(L)}.
-    z_out = acts[-1]
-    delta = z_out.copy()
-    LOSSES[out_act, loss](delta, Y, np.empty(len(delta), delta.dtype))
-    r_delta = LOSS_CURVATURES[out_act, loss](z_out, Y, r_zs[-1], not exact)
+    # Output layer: R{δ^(L)} = (∂²loss/∂z²) R{z^(L)}.
+    r_delta = LOSS_CURVATURES[out_act, loss](acts[-1], Y, r_zs[-1], delta, not exact)
     if sample_weight is not None:
-        delta *= sample_weight[:, None]
+        delta = delta * sample_weight[:, None]  # the cached δ^(L) stays unweighted
         r_delta *= sample_weight[:, None]
     r_grads = []
     for layer in range(last, -1, -1):
@@ -687,6 +710,7 @@ def hessp(
     sample_weight: ArrayLike | None = None,
     curvature: str = "exact",
     chunk_size: int | None = None,
+    workspace: Workspace | None = None,
 ) -> NDArray:
     """Hessian-vector product H·v of the regularised cost, never forming H.
 
@@ -709,6 +733,11 @@ def hessp(
         Which curvature matrix multiplies ``v``.
     chunk_size : int, default=None
         Rows per chunk, as for :func:`cost_grad`.
+    workspace : Workspace, default=None
+        When given and the data fit in one chunk, the forward pass at θ
+        (activations, g' and δ^(L)) is kept in it and reused by later calls
+        at the same θ and data, as an optimiser's inner CG makes them: each
+        such call then costs one R-forward and one backward pass.
 
     Returns
     -------
@@ -750,13 +779,21 @@ def hessp(
     thetas, vs = unpack(theta, layer_sizes), unpack(v, layer_sizes)
     out = np.zeros_like(theta)
     out_layers = unpack(out, layer_sizes)
+    names = (activation, output_activation, loss)
     for start in range(0, X.shape[0], chunk_size):
         stop = min(start + chunk_size, X.shape[0])
+        Xc, Yc = X[start:stop], Y[start:stop]
+        if workspace is not None and stop - start == X.shape[0]:
+            state = workspace._hessp_state(
+                theta, X, Y, names, partial(_hessp_forward, thetas, Xc, Yc, *names)
+            )
+        else:
+            state = _hessp_forward(thetas, Xc, Yc, *names)
         r_grads = _chunk_hessp(
             thetas,
             vs,
-            X[start:stop],
-            Y[start:stop],
+            state,
+            Yc,
             None if sample_weight is None else sample_weight[start:stop],
             activation,
             output_activation,

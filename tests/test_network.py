@@ -1006,3 +1006,21 @@ def test_hessp_rejects_unknown_curvature():
     theta, X, Y, layer_sizes = _base_problem()
     with pytest.raises(ValueError, match="curvature"):
         hessp(theta, theta, X, Y, layer_sizes, curvature="fisher")
+
+
+def test_hessp_reuses_the_forward_pass_only_at_the_same_theta():
+    layer_sizes = [3, 4, 2]
+    theta, X, Y, sw = make_problem(
+        19, layer_sizes, "logistic", PAIRS[1], n=8, weights=True
+    )
+    rng = np.random.default_rng(20)
+    u, v = rng.normal(size=(2, theta.size))
+    kwargs = {"output_activation": "softmax", "sample_weight": sw, "alpha": 0.5}
+    ws = Workspace()
+    for point in (theta, theta + 0.1 * u):  # a new θ must not reuse the old pass
+        for direction in (u, v, u):
+            assert_allclose(
+                hessp(point, direction, X, Y, layer_sizes, workspace=ws, **kwargs),
+                hessp(point, direction, X, Y, layer_sizes, **kwargs),
+                rtol=1e-13,
+            )
