@@ -33,8 +33,8 @@ TOL_OPTIONS = {
 # Newton-CG ends its inner CG at the first negative curvature and still makes
 # progress. In benchmarks/bench_solvers.py (digits, 5000x400->25->10) the exact
 # Hessian reached MLPClassifier(lbfgs)'s loss in fewer evaluations than the
-# Gauss-Newton matrix for every method, Newton-CG by the widest margin (875
-# against 14376 evaluation-equivalents on digits), so "auto" is exact for all.
+# Gauss-Newton matrix for every method, Newton-CG by the widest margin (571
+# against 7053 evaluation-equivalents on digits), so "auto" is exact for all.
 AUTO_CURVATURE = {
     "Newton-CG": "exact",
     "trust-ncg": "exact",
