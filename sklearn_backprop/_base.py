@@ -174,6 +174,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _solver_call_options(self) -> dict:
         """Map max_iter, max_fun and tol onto the solver's own options."""
         options = {TOL_OPTIONS[self.solver]: self.tol}
+        if self.solver == "Newton-CG":
+            # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
+            options["xtol"] = max(self.tol, np.finfo(np.float64).tiny)
         if self.solver == "TNC":
             # TNC only counts function evaluations.
             options["maxfun"] = min(self.max_iter, self.max_fun)

@@ -41,6 +41,7 @@ __all__ = [
     "forward",
     "gradient_check",
     "hessp",
+    "hessp_sum",
     "n_params",
     "numerical_gradient",
     "pack",
@@ -757,6 +758,73 @@ def hessp(
     >>> bool(np.allclose(Hv, (g_plus - g_minus) / (2 * step), rtol=1e-6))
     True
     """
+    Hv_sum, W = hessp_sum(
+        theta,
+        v,
+        X,
+        Y,
+        layer_sizes,
+        activation=activation,
+        output_activation=output_activation,
+        loss=loss,
+        sample_weight=sample_weight,
+        curvature=curvature,
+        chunk_size=chunk_size,
+        workspace=workspace,
+    )
+    return _regularize_hessp(v, Hv_sum, W, layer_sizes, alpha=alpha)
+
+
+def hessp_sum(
+    theta: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike,
+    Y: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+    loss: str = "log_loss",
+    sample_weight: ArrayLike | None = None,
+    curvature: str = "exact",
+    chunk_size: int | None = None,
+    workspace: Workspace | None = None,
+) -> tuple[NDArray, float]:
+    """Unscaled R{Δ} = Σ_i ∇²(w_i loss_i) v and W = Σ_i w_i.
+
+    The data term of :func:`hessp` before the α term and the 1/W scaling, as
+    :func:`cost_grad_sum` is for :func:`cost_grad`: a sum over rows, so that
+    the sums of row blocks (or of partitions of data spread over machines)
+    add up to the sum of the whole. :func:`hessp` is
+    ``R{Δ} / W + (α / W) v`` off the bias columns.
+
+    Parameters
+    ----------
+    theta, v, X, Y, layer_sizes, activation, output_activation, loss
+        As for :func:`hessp`.
+    sample_weight, curvature, chunk_size, workspace
+        As for :func:`hessp`.
+
+    Returns
+    -------
+    Hv_sum : ndarray of shape (n_params,)
+        R{Δ}, the Hessian (or Gauss-Newton) product of the unscaled data
+        term, in the computation's dtype.
+    W : float
+        Σ_i w_i (the number of rows without weights); may be 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(8, 3)), np.eye(2)[rng.integers(0, 2, 8)]
+    >>> theta, v = rng.normal(size=(2, n_params([3, 4, 2])))
+    >>> parts = [hessp_sum(theta, v, X[s], Y[s], [3, 4, 2])
+    ...          for s in (slice(0, 5), slice(5, 8))]
+    >>> Hv_sum, W = (sum(p) for p in zip(*parts))
+    >>> bool(np.allclose(Hv_sum / W, hessp(theta, v, X, Y, [3, 4, 2])))
+    True
+    """
     if curvature not in ("exact", "gauss-newton"):
         raise ValueError(
             f"curvature must be 'exact' or 'gauss-newton', got {curvature!r}."
@@ -772,8 +840,6 @@ def hessp(
         sample_weight,
         chunk_size,
     )
-    if not W > 0:
-        raise ValueError("the data need at least one sample with positive weight.")
     layer_sizes = [int(s) for s in layer_sizes]
     v = np.ascontiguousarray(v, dtype=theta.dtype)
     thetas, vs = unpack(theta, layer_sizes), unpack(v, layer_sizes)
@@ -802,11 +868,23 @@ def hessp(
         )
         for total, part in zip(out_layers, r_grads, strict=True):
             total += part
+    return out, W
+
+
+def _regularize_hessp(
+    v: ArrayLike, Hv_sum: NDArray, W: float, layer_sizes: Sequence[int], *, alpha
+) -> NDArray:
+    """H·v from :func:`hessp_sum`'s sums; ``Hv_sum`` is overwritten with it."""
+    if not W > 0:
+        raise ValueError("the data need at least one sample with positive weight.")
     # R{D} = (1/W) R{Δ} + (α/W) V off the bias column.
-    out /= W
-    for out_l, v_l in zip(out_layers, vs, strict=True):
+    Hv_sum /= W
+    v = np.asarray(v, dtype=Hv_sum.dtype)
+    for out_l, v_l in zip(
+        unpack(Hv_sum, layer_sizes), unpack(v, layer_sizes), strict=True
+    ):
         out_l[:, 1:] += (alpha / W) * v_l[:, 1:]
-    return out
+    return Hv_sum
 
 
 def numerical_gradient(

@@ -24,6 +24,7 @@ from sklearn_backprop.network import (
     forward,
     gradient_check,
     hessp,
+    hessp_sum,
     n_params,
     numerical_gradient,
     pack,
@@ -1024,3 +1025,25 @@ def test_hessp_reuses_the_forward_pass_only_at_the_same_theta():
                 hessp(point, direction, X, Y, layer_sizes, **kwargs),
                 rtol=1e-13,
             )
+
+
+def test_hessp_sum_of_row_blocks_is_hessp_before_scaling():
+    # What a map-reduce over partitions adds up: Σ blocks, then /W and α once.
+    layer_sizes = [4, 3, 2]
+    theta, X, Y, sw = make_problem(21, layer_sizes, "tanh", PAIRS[1], n=9, weights=True)
+    sw[:4] = 0.0  # a block whose weights are all zero contributes nothing
+    v = np.random.default_rng(22).normal(size=theta.size)
+    kwargs = {"activation": "tanh", "output_activation": "softmax"}
+    parts = [
+        hessp_sum(theta, v, X[s], Y[s], layer_sizes, sample_weight=sw[s], **kwargs)
+        for s in (slice(0, 4), slice(4, 7), slice(7, 9))
+    ]
+    assert parts[0][1] == 0.0 and not parts[0][0].any()
+    Hv_sum = sum(part[0] for part in parts)
+    W = sum(part[1] for part in parts)
+    assert W == pytest.approx(sw.sum())
+    expected = hessp(theta, v, X, Y, layer_sizes, sample_weight=sw, alpha=0.7, **kwargs)
+    Hv = Hv_sum / W
+    for Hv_l, v_l in zip(unpack(Hv, layer_sizes), unpack(v, layer_sizes), strict=True):
+        Hv_l[:, 1:] += 0.7 / W * v_l[:, 1:]
+    assert_allclose(Hv, expected, rtol=1e-12)
