@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
+from sklearn_backprop._dask import fit_objective, is_dask_collection
 from sklearn_backprop._guards import (
     add_version,
     check_fit_memory,
@@ -255,6 +256,59 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 "exact Hessian-vector products instead."
             )
         hidden = self._hidden_sizes()
+        if is_dask_collection(X):  # map-reduce over a dask cluster's blocks
+            objective, layer_sizes, dtype = fit_objective(
+                self, X, y, sample_weight, hidden
+            )
+            validation = None
+        else:
+            objective, layer_sizes, validation, dtype = self._in_memory_objective(
+                X, y, sample_weight, hidden
+            )
+        theta0 = self._initial_theta(layer_sizes)
+        monitor = _Monitor(
+            objective,
+            theta0,
+            verbose=bool(self.verbose),
+            callback=self.callback,
+            validation=validation,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+        )
+        result = minimize_network(
+            objective, theta0, monitor, self.solver, self._solver_call_options()
+        )
+        if not result.success and result.status != -1:  # -1: interrupted, warned
+            warnings.warn(
+                f"{self.solver} stopped after {result.nit} iterations without "
+                f"converging: {result.message}. Increase max_iter or max_fun, or "
+                "scale the data.",
+                ConvergenceWarning,
+                stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
+            )
+        theta, loss = result.x, result.fun
+        if monitor.best_x is not None:  # early stopping: restore the best iterate
+            theta, loss = monitor.best_x, objective.at(monitor.best_x)[0]
+
+        self.thetas_ = unpack(theta.astype(dtype), layer_sizes)
+        self.n_layers_ = len(layer_sizes)
+        self.n_outputs_ = layer_sizes[-1]
+        self.loss_ = float(loss)
+        self.loss_curve_ = monitor.losses
+        self.validation_scores_ = monitor.scores if self.early_stopping else None
+        self.best_validation_score_ = (
+            monitor.best_score if self.early_stopping else None
+        )
+        self.n_iter_ = int(result.nit)
+        self.optimize_result_ = result
+        return self
+
+    def _in_memory_objective(self, X, y, sample_weight, hidden):
+        """Validate in-memory data; the objective, layer sizes, validation, dtype.
+
+        Sets the target-derived fitted attributes, which decoding predictions
+        for the validation score needs.
+        """
         X, y = validate_data(
             self,
             X,
@@ -310,43 +364,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             loss=self._loss,
             sample_weight=sample_weight,
         )
-        theta0 = self._initial_theta(layer_sizes)
-        monitor = _Monitor(
-            objective,
-            theta0,
-            verbose=bool(self.verbose),
-            callback=self.callback,
-            validation=validation,
-            n_iter_no_change=self.n_iter_no_change,
-            tol=self.tol,
-        )
-        result = minimize_network(
-            objective, theta0, monitor, self.solver, self._solver_call_options()
-        )
-        if not result.success and result.status != -1:  # -1: interrupted, warned
-            warnings.warn(
-                f"{self.solver} stopped after {result.nit} iterations without "
-                f"converging: {result.message}. Increase max_iter or max_fun, or "
-                "scale the data.",
-                ConvergenceWarning,
-                stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
-            )
-        theta, loss = result.x, result.fun
-        if monitor.best_x is not None:  # early stopping: restore the best iterate
-            theta, loss = monitor.best_x, objective.at(monitor.best_x)[0]
-
-        self.thetas_ = unpack(theta.astype(X.dtype), layer_sizes)
-        self.n_layers_ = len(layer_sizes)
-        self.n_outputs_ = layer_sizes[-1]
-        self.loss_ = float(loss)
-        self.loss_curve_ = monitor.losses
-        self.validation_scores_ = monitor.scores if self.early_stopping else None
-        self.best_validation_score_ = (
-            monitor.best_score if self.early_stopping else None
-        )
-        self.n_iter_ = int(result.nit)
-        self.optimize_result_ = result
-        return self
+        return objective, layer_sizes, validation, X.dtype
 
     @property
     def coefs_(self) -> list[np.ndarray]:

@@ -10,6 +10,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from sklearn_backprop._base import BaseBackprop
+from sklearn_backprop._dask import blockwise
 
 
 def _open_unit_interval(P: np.ndarray) -> np.ndarray:
@@ -292,6 +293,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         """
         return np.log(self.predict_proba(X))
 
+    @blockwise
     def predict_proba(self, X):
         """Class probabilities, strictly inside (0, 1).
 
@@ -332,6 +334,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             log_p -= logsumexp(log_p, axis=1, keepdims=True)
         return _open_unit_interval(np.exp(log_p))
 
+    @blockwise
     def predict(self, X):
         """Predict class labels (or label indicators for multilabel y).
 

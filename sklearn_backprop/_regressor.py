@@ -6,6 +6,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 
 from sklearn_backprop._base import BaseBackprop
+from sklearn_backprop._dask import blockwise
 
 
 class BackpropRegressor(RegressorMixin, BaseBackprop):
@@ -200,6 +201,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Y = y.astype(dtype, copy=False).reshape(y.shape[0], -1)
         return Y, self.output_activation, {"_y_ndim": y.ndim}
 
+    @blockwise
     def predict(self, X):
         """Predict with the network: a^(L) for new inputs.
 
