@@ -42,7 +42,6 @@ from sklearn.utils.validation import check_is_fitted
 from sklearn_backprop._guards import check_fit_memory
 from sklearn_backprop.network import (
     Workspace,
-    _regularize_hessp,
     cost_grad_sum,
     hessp_sum,
     regularize,
@@ -554,7 +553,7 @@ class _DaskObjective:
         )
         Hv, W = self._map_reduce(self._hessp_task, self._scatter(theta), v_future)
         self.n_hessp += 1
-        Hv = _regularize_hessp(v, Hv, W, self.layer_sizes, alpha=self.alpha)
+        Hv = regularize(v, 0.0, Hv, W, self.layer_sizes, alpha=self.alpha)[1]
         return Hv.astype(np.float64)
 
     def at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:

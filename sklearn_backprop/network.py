@@ -772,7 +772,9 @@ def hessp(
         chunk_size=chunk_size,
         workspace=workspace,
     )
-    return _regularize_hessp(v, Hv_sum, W, layer_sizes, alpha=alpha)
+    # R{D} = (1/W) R{Δ} + (α/W) V off the bias column: the R-operator is
+    # linear, so it is regularize's gradient part applied to (R{Δ}, V).
+    return regularize(v, 0.0, Hv_sum, W, layer_sizes, alpha=alpha)[1]
 
 
 def hessp_sum(
@@ -869,22 +871,6 @@ def hessp_sum(
         for total, part in zip(out_layers, r_grads, strict=True):
             total += part
     return out, W
-
-
-def _regularize_hessp(
-    v: ArrayLike, Hv_sum: NDArray, W: float, layer_sizes: Sequence[int], *, alpha
-) -> NDArray:
-    """H·v from :func:`hessp_sum`'s sums; ``Hv_sum`` is overwritten with it."""
-    if not W > 0:
-        raise ValueError("the data need at least one sample with positive weight.")
-    # R{D} = (1/W) R{Δ} + (α/W) V off the bias column.
-    Hv_sum /= W
-    v = np.asarray(v, dtype=Hv_sum.dtype)
-    for out_l, v_l in zip(
-        unpack(Hv_sum, layer_sizes), unpack(v, layer_sizes), strict=True
-    ):
-        out_l[:, 1:] += (alpha / W) * v_l[:, 1:]
-    return Hv_sum
 
 
 def numerical_gradient(
