@@ -162,19 +162,37 @@ def softmax_log_loss(
     (array([0.6931]), array([[-0.5,  0.5]]))
     """
     T, v = _scratch(Z, scratch, vec)
-    s = np.add.reduce(Y, axis=1, out=T[:, 0])
-    np.max(Z, axis=1, out=v)
+    ones = np.ones(Z.shape[1], Z.dtype)
+    # Row sums as products with a vector of ones (BLAS) and the row maximum
+    # column by column: numpy's reductions along a short last axis cost
+    # several times more on the (rows, classes) arrays of an output layer.
+    _row_max(Z, out=v)
     Z -= v[:, None]
-    np.einsum("ij,ij->i", Y, Z, out=row_loss)
-    np.negative(row_loss, out=row_loss)
+    np.multiply(Y, Z, out=T)
+    np.matmul(T, ones, out=row_loss)  # y · z, with z shifted
+    s = np.matmul(Y, ones, out=v)
     np.exp(Z, out=Z)
-    total = np.add.reduce(Z, axis=1, out=v)
-    Z /= total[:, None]
-    Z *= s[:, None]
+    if Z.shape[1] > 1:  # T has room for two row vectors
+        total, scale = T.reshape(-1)[: len(v)], T.reshape(-1)[len(v) : 2 * len(v)]
+    else:
+        total, scale = T[:, 0], np.empty_like(v)
+    np.matmul(Z, ones, out=total)
+    np.divide(s, total, out=scale)
+    Z *= scale[:, None]  # s · softmax(z)
     Z -= Y
     np.log(total, out=total)
     total *= s
-    row_loss += total
+    np.subtract(total, row_loss, out=row_loss)
+
+
+def _row_max(Z: NDArray, out: NDArray) -> NDArray:
+    """max_k Z[:, k]: a loop over columns while there are few of them."""
+    if Z.shape[1] > 16:
+        return np.max(Z, axis=1, out=out)
+    np.copyto(out, Z[:, 0])
+    for k in range(1, Z.shape[1]):
+        np.maximum(out, Z[:, k], out=out)
+    return out
 
 
 def identity_squared_error(

@@ -216,10 +216,9 @@ class Workspace:
     """Scratch space reused by :func:`cost_grad` across calls.
 
     Holds the activation buffers of every layer for one row chunk, the
-    back-propagation scratch, per-row losses and a gradient accumulator. Pass
-    the same instance to repeated :func:`cost_grad` calls (as an optimiser
-    does) and no memory proportional to the number of samples is allocated
-    after the first call.
+    back-propagation scratch and per-row losses. Pass the same instance to
+    repeated :func:`cost_grad` calls (as an optimiser does) and no memory
+    proportional to the number of samples is allocated after the first call.
 
     Examples
     --------
@@ -260,7 +259,6 @@ class Workspace:
                 np.empty((s_out, s_in), dtype)
                 for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False)
             ]
-            self._grad = np.empty(n_params(layer_sizes), dtype)
             self._key, self._capacity = key, n_rows
         self.acts = [
             buf[: n_rows * s].reshape(n_rows, s)
@@ -274,10 +272,6 @@ class Workspace:
         )
         self.ones = self._ones[:n_rows]
         return self
-
-    def _accumulator(self) -> NDArray:
-        """A flat scratch vector the size of θ, for chunk accumulation."""
-        return self._grad
 
     def _hessp_state(self, theta, X, Y, names, compute):
         """The forward pass H·v needs at θ, cached while θ, X, Y and names stay."""
@@ -319,9 +313,19 @@ def _cache_chunk_size(n: int, layer_sizes: Sequence[int], dtype) -> int:
 
 
 def _chunk_term(
-    thetas, X, Y, sample_weight, activation, loss_fn, grads, workspace, layer_sizes
+    thetas,
+    X,
+    Y,
+    sample_weight,
+    activation,
+    loss_fn,
+    grads,
+    workspace,
+    layer_sizes,
+    accumulate,
 ) -> float:
-    """Σ_i w_i loss_i over one row chunk; writes the chunk's Δ^(l) into ``grads``."""
+    """Σ_i w_i loss_i over one row chunk; writes (or with ``accumulate`` adds)
+    the chunk's Δ^(l) into ``grads``."""
     ws = workspace._sized(X.shape[0], layer_sizes, grads[0].dtype)
     last = len(thetas) - 1
     # Forward propagation: z^(l+1) = Θ^(l) [1; a^(l)], a^(l+1) = g(z^(l+1)).
@@ -349,13 +353,22 @@ def _chunk_term(
         A = X if layer == 0 else ws.acts[layer - 1]
         G = grads[layer]
         if sp.issparse(A):
-            G[:, 1:] = (A.T @ delta).T
+            dW = (A.T @ delta).T
         else:
-            G[:, 1:] = np.matmul(delta.T, A, out=ws.dW[layer])
-        G[:, 0] = ws.ones @ delta  # Σ_i δ^(l+1): the bias column
+            dW = np.matmul(delta.T, A, out=ws.dW[layer])
+        bias = ws.ones @ delta  # Σ_i δ^(l+1): the bias column
+        if accumulate:
+            G[:, 1:] += dW
+            G[:, 0] += bias
+        else:
+            G[:, 1:] = dW
+            G[:, 0] = bias
         if layer > 0:
             B = ws.back[: A.size].reshape(A.shape)
-            np.matmul(delta, thetas[layer][:, 1:], out=B)
+            if delta.shape[1] == 1:  # an outer product, which GEMM does slowly
+                np.multiply(delta, thetas[layer][:, 1:], out=B)
+            else:
+                np.matmul(delta, thetas[layer][:, 1:], out=B)
             DELTAS[activation](A, B)
             delta = A
     return J
@@ -577,11 +590,9 @@ def cost_grad_sum(
     workspace = Workspace() if workspace is None else workspace
     loss_fn = LOSSES[output_activation, loss]
 
-    J = 0.0
+    J, grads = 0.0, unpack(grad, layer_sizes)
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        # The first chunk writes Δ straight into grad; later ones add to it.
-        target = grad if start == 0 else workspace._accumulator()
         J += _chunk_term(
             thetas,
             X[start:stop],
@@ -589,12 +600,11 @@ def cost_grad_sum(
             None if sample_weight is None else sample_weight[start:stop],
             activation,
             loss_fn,
-            unpack(target, layer_sizes),
+            grads,
             workspace,
             layer_sizes,
+            accumulate=start > 0,  # the first chunk writes Δ, later ones add
         )
-        if start:
-            grad += target
     if n == 0:
         grad[...] = 0
     return J, grad, W
