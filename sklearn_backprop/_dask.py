@@ -29,6 +29,7 @@ import functools
 import importlib
 import math
 import threading
+import time
 import uuid
 import warnings
 import weakref
@@ -52,6 +53,10 @@ EXTRA = 'pip install "sklearn-backprop[dask]"'
 SPLIT_EVERY = 8
 # Seconds an evaluation waits before checking that its workers are all there.
 LOST_WORKER_CHECK = 2.0
+# Scatters tried while a lost worker is still listed (LOST_WORKER_CHECK apart),
+# and the seconds after which one is given up.
+SCATTER_ATTEMPTS = 5
+SCATTER_TIMEOUT = 10.0
 
 
 def is_dask_collection(obj) -> bool:
@@ -494,9 +499,24 @@ class _DaskObjective:
         """θ on every worker; the last one scattered is reused (H·v at one θ)."""
         theta = np.ascontiguousarray(theta, dtype=self.dtype)
         if self._scattered is None or not np.array_equal(self._scattered[0], theta):
-            future = self.client.scatter(theta, broadcast=True, hash=False)
-            self._scattered = (theta.copy(), future)
+            self._scattered = (theta.copy(), self._broadcast(theta))
         return self._scattered[1]
+
+    def _broadcast(self, vector: np.ndarray):
+        """Scatter to every worker, again while a worker lost meanwhile drops out.
+
+        The scheduler lists a worker that has just died until it notices, and
+        a scatter to it fails with a closed connection (an OSError) or hangs.
+        """
+        for attempt in range(SCATTER_ATTEMPTS):
+            try:
+                return self.client.scatter(
+                    vector, broadcast=True, hash=False, timeout=SCATTER_TIMEOUT
+                )
+            except (OSError, TimeoutError):
+                if attempt == SCATTER_ATTEMPTS - 1:
+                    raise
+                time.sleep(LOST_WORKER_CHECK)
 
     def _map_reduce(self, task, *vectors):
         """Sum of ``task(block, *vectors)`` over the blocks, as a tree.
@@ -548,9 +568,7 @@ class _DaskObjective:
         return J, grad
 
     def hessp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        v_future = self.client.scatter(
-            np.ascontiguousarray(v, dtype=self.dtype), broadcast=True, hash=False
-        )
+        v_future = self._broadcast(np.ascontiguousarray(v, dtype=self.dtype))
         Hv, W = self._map_reduce(self._hessp_task, self._scatter(theta), v_future)
         self.n_hessp += 1
         Hv = regularize(v, 0.0, Hv, W, self.layer_sizes, alpha=self.alpha)[1]
