@@ -10,11 +10,14 @@ the last completed iterate.
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning, minimize
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
+from sklearn_backprop._threads import evaluation_threads
 from sklearn_backprop.network import Workspace, cost_grad, hessp, n_params
 
 # Methods of scipy.optimize.minimize that use the gradient, with the option
@@ -98,6 +101,7 @@ class _Objective:
         self.X, self.Y, self.layer_sizes = X, Y, layer_sizes
         self.curvature, self.cost_params = curvature, cost_params
         self.workspace = Workspace()
+        self.n_threads = 1  # threads per evaluation; minimize_network sets it
         self.grad = np.empty(n_params(layer_sizes), X.dtype)
         self.last: tuple[np.ndarray, float, np.ndarray] | None = None
 
@@ -113,6 +117,7 @@ class _Objective:
                 self.layer_sizes,
                 workspace=self.workspace,
                 out=self.grad,
+                n_threads=self.n_threads,
                 **self.cost_params,
             )
         if not np.isfinite(J):
@@ -240,7 +245,17 @@ def minimize_network(
         the monitor stopped the fit (``success=True``) or a KeyboardInterrupt
         ended it (``success=False``; a warning says so).
     """
-    with warnings.catch_warnings():
+    # Gradient-only solvers spread each evaluation over BLAS's threads, and
+    # BLAS itself (numpy's, and scipy's inside the solver) keeps to one thread
+    # for the whole fit: an idle OpenBLAS thread spins for a while after each
+    # call and would take a core from the evaluation's threads. Hessian-vector
+    # solvers keep BLAS's threads: H·v is evaluated in one piece.
+    objective.n_threads = 1 if solver in AUTO_CURVATURE else evaluation_threads()
+    single_blas = objective.n_threads > 1
+    with (
+        warnings.catch_warnings(),
+        threadpool_limits(limits=1, user_api="blas") if single_blas else nullcontext(),
+    ):
         # scipy only warns about options it does not know; refuse them.
         warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
         try:

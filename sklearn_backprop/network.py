@@ -18,6 +18,7 @@ computation be map-reduced over partitions of the data.
 """
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from numbers import Integral
 
@@ -33,6 +34,7 @@ from sklearn_backprop._activations import (
     SECOND_DERIVATIVES,
 )
 from sklearn_backprop._losses import LOSS_CURVATURES, LOSSES, OUTPUT_ACTIVATIONS
+from sklearn_backprop._threads import evaluation_threads, run_in_order
 
 __all__ = [
     "Workspace",
@@ -273,6 +275,23 @@ class Workspace:
         self.ones = self._ones[:n_rows]
         return self
 
+    def _threads(self, n_threads: int, n_params: int, dtype):
+        """A pool of ``n_threads - 1`` threads and one Workspace per thread.
+
+        Each helper Workspace has its own chunk buffers and a ``_grad``
+        vector of ``n_params`` for its chunk's Δ.
+        """
+        key = (n_threads, n_params, np.dtype(dtype))
+        if getattr(self, "_pool_key", None) != key:
+            self._pool = ThreadPoolExecutor(
+                n_threads - 1, thread_name_prefix="sklearn_backprop"
+            )
+            self._helpers = [Workspace() for _ in range(n_threads)]
+            for helper in self._helpers:
+                helper._grad = np.empty(n_params, dtype)
+            self._pool_key = key
+        return self._pool, self._helpers
+
     def _weights(self, size: int, dtype) -> NDArray:
         """A flat scratch vector of ``size`` elements for derived weights."""
         buf = getattr(self, "_weight_buf", None)
@@ -502,6 +521,7 @@ def cost_grad(
     workspace: Workspace | None = None,
     chunk_size: int | None = None,
     out: NDArray | None = None,
+    n_threads: int | None = None,
 ) -> tuple[float, NDArray]:
     """Regularised cost J(Θ) and its gradient, the seed's D terms, in one pass.
 
@@ -537,6 +557,13 @@ def cost_grad(
         once.
     out : ndarray of shape (n_params,), default=None
         Where to write the gradient; must have the computation's dtype.
+    n_threads : int, default=None
+        Threads that evaluate row chunks side by side, each with
+        single-threaded BLAS; their sums are added in chunk order, so every
+        thread count gives the same bits. None uses as many as BLAS may use
+        (``threadpoolctl``) when called from the main thread, one from any
+        other thread: ``threadpoolctl.threadpool_limits(1)`` makes
+        evaluations single-threaded.
 
     Returns
     -------
@@ -565,6 +592,7 @@ def cost_grad(
         workspace=workspace,
         chunk_size=chunk_size,
         out=out,
+        n_threads=n_threads,
     )
     return regularize(theta, J_sum, grad, W, layer_sizes, alpha=alpha)
 
@@ -582,6 +610,7 @@ def cost_grad_sum(
     workspace: Workspace | None = None,
     chunk_size: int | None = None,
     out: NDArray | None = None,
+    n_threads: int | None = None,
 ) -> tuple[float, NDArray, float]:
     """Unscaled sums Σ_i w_i loss_i, Δ = Σ_i ∂(w_i loss_i)/∂θ and W = Σ_i w_i.
 
@@ -594,7 +623,7 @@ def cost_grad_sum(
     ----------
     theta, X, Y, layer_sizes, activation, output_activation, loss
         As for :func:`cost_grad`.
-    sample_weight, workspace, chunk_size, out
+    sample_weight, workspace, chunk_size, out, n_threads
         As for :func:`cost_grad`.
 
     Returns
@@ -646,11 +675,11 @@ def cost_grad_sum(
     workspace = Workspace() if workspace is None else workspace
     loss_fn = LOSSES[output_activation, loss]
 
-    J, grads = 0.0, unpack(grad, layer_sizes)
     forward_weights, back_weights, hidden = _tanh_form(thetas, activation, workspace)
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        J += _chunk_term(
+
+    def chunk(i, ws, grads, accumulate):
+        start, stop = i * chunk_size, min((i + 1) * chunk_size, n)
+        return _chunk_term(
             forward_weights,
             back_weights,
             X[start:stop],
@@ -659,14 +688,47 @@ def cost_grad_sum(
             hidden,
             loss_fn,
             grads,
-            workspace,
+            ws,
             layer_sizes,
-            accumulate=start > 0,  # the first chunk writes Δ, later ones add
+            accumulate=accumulate,
             held_as_tanh=hidden != activation,
         )
+
+    n_chunks = -(-n // chunk_size)
+    n_threads = _check_n_threads(n_threads, n_chunks)
+    J = 0.0
+    if n_threads == 1:
+        grads = unpack(grad, layer_sizes)
+        for i in range(n_chunks):  # the first chunk writes Δ, later ones add
+            J += chunk(i, workspace, grads, accumulate=i > 0)
+    else:
+        pool, helpers = workspace._threads(n_threads, theta.size, dtype)
+
+        def compute(i, worker):
+            local = helpers[worker]
+            return chunk(i, local, unpack(local._grad, layer_sizes), False)
+
+        def combine(i, worker, J_chunk):  # in chunk order: the serial sums
+            nonlocal J
+            J += J_chunk
+            if i == 0:
+                np.copyto(grad, helpers[worker]._grad)
+            else:
+                np.add(grad, helpers[worker]._grad, out=grad)
+
+        run_in_order(n_chunks, compute, combine, pool, n_threads)
     if n == 0:
         grad[...] = 0
     return J, grad, W
+
+
+def _check_n_threads(n_threads, n_chunks: int) -> int:
+    """Threads for ``n_chunks`` chunks: as asked, or BLAS's own number if None."""
+    if n_threads is None:
+        n_threads = evaluation_threads()
+    elif not isinstance(n_threads, Integral) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer, got {n_threads!r}.")
+    return int(max(min(n_threads, n_chunks), 1))
 
 
 def regularize(

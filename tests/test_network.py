@@ -607,7 +607,14 @@ def test_chunk_sizes_give_the_same_result(activation, pair):
     for chunk_size in [1, 2, 3, n, n + 5]:
         ws = RecordingWorkspace()
         J, grad = cost_grad(
-            theta, X, Y, layer_sizes, chunk_size=chunk_size, workspace=ws, **kw
+            theta,
+            X,
+            Y,
+            layer_sizes,
+            chunk_size=chunk_size,
+            workspace=ws,
+            n_threads=1,  # the helper threads' workspaces record nothing
+            **kw,
         )
         expected_rows = [min(chunk_size, n - s) for s in range(0, n, chunk_size)]
         assert ws.rows == expected_rows
@@ -622,7 +629,7 @@ def test_working_memory_config_drives_chunking():
     J_n, g_n = cost_grad(theta, X, Y, layer_sizes, chunk_size=40, **kw)
     ws = RecordingWorkspace()
     with sklearn.config_context(working_memory=1e-6):  # about one byte
-        J, grad = cost_grad(theta, X, Y, layer_sizes, workspace=ws, **kw)
+        J, grad = cost_grad(theta, X, Y, layer_sizes, workspace=ws, n_threads=1, **kw)
     assert max(ws.rows) < 40 and sum(ws.rows) == 40  # it really chunked
     assert_allclose(J, J_n, rtol=1e-12)
     assert_allclose(grad, g_n, rtol=1e-12, atol=1e-15)

@@ -1,0 +1,192 @@
+"""Row chunks on several threads: the same bits as one thread, BLAS-aware."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.datasets import make_classification
+from test_network import ACTIVATION_NAMES, PAIRS, kwargs_for, make_problem
+from threadpoolctl import threadpool_limits
+
+from sklearn_backprop import BackpropClassifier, network
+from sklearn_backprop._threads import blas_threads, run_in_order
+from sklearn_backprop.network import Workspace, cost_grad, cost_grad_sum
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("pair", PAIRS, ids="+".join)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_threads_give_the_bits_of_one_thread(activation, pair, dtype):
+    layer_sizes = [4, 6, 5, 3]
+    theta, X, Y, sw = make_problem(3, layer_sizes, activation, pair, n=37, weights=True)
+    theta, X, Y, sw = (a.astype(dtype) for a in (theta, X, Y, sw))
+    kw = kwargs_for(activation, pair, alpha=0.4, sample_weight=sw)
+    for chunk_size in (1, 4, 10, 37):
+        J_1, g_1 = cost_grad(
+            theta, X, Y, layer_sizes, chunk_size=chunk_size, n_threads=1, **kw
+        )
+        ws = Workspace()
+        for n_threads in (2, 3, 5):
+            for _ in range(2):  # a reused workspace too
+                J, g = cost_grad(
+                    theta,
+                    X,
+                    Y,
+                    layer_sizes,
+                    chunk_size=chunk_size,
+                    n_threads=n_threads,
+                    workspace=ws,
+                    **kw,
+                )
+                assert J == J_1
+                assert_array_equal(g, g_1)
+
+
+def test_threads_follow_blas():
+    X, Y = np.ones((40, 3)), np.ones((40, 2))
+    theta = np.zeros(network.n_params([3, 4, 2]))
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert blas_threads() == 1
+        ws = Workspace()
+        cost_grad(theta, X, Y, [3, 4, 2], chunk_size=5, workspace=ws)
+        assert not hasattr(ws, "_pool")  # one thread: no pool
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == 2
+        ws = Workspace()
+        cost_grad(theta, X, Y, [3, 4, 2], chunk_size=5, workspace=ws)
+        assert ws._pool._max_workers == 1  # the caller and one more
+        # never more threads than chunks
+        ws = Workspace()
+        cost_grad(theta, X, Y, [3, 4, 2], chunk_size=40, workspace=ws)
+        assert not hasattr(ws, "_pool")
+
+
+def test_blas_is_single_threaded_inside_and_restored_after():
+    seen = []
+
+    def compute(i, worker):
+        seen.append(blas_threads())
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        run_in_order(4, compute, lambda *a: None, _pool(1), 2)
+        assert blas_threads() == 2
+    assert seen == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("n", [0, -1, 1.5, "2"])
+def test_bad_n_threads(n):
+    with pytest.raises(ValueError, match="n_threads must be a positive integer"):
+        cost_grad(np.zeros(3), np.ones((2, 2)), np.ones((2, 1)), [2, 1], n_threads=n)
+
+
+def _pool(n):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(n)
+
+
+def test_combine_runs_in_item_order():
+    order = []
+
+    def compute(i, worker):
+        if i % 3 == 0:  # make some items slow
+            threading.Event().wait(0.01)
+        return i
+
+    run_in_order(12, compute, lambda i, w, r: order.append((i, r)), _pool(2), 3)
+    assert order == [(i, i) for i in range(12)]
+
+
+@pytest.mark.parametrize("failing_worker", [0, 1])
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_an_error_in_any_thread_stops_all_and_is_raised(failing_worker, error):
+    done = []
+
+    def compute(i, worker):
+        if i == 4 + failing_worker:
+            raise error("stop")
+        return i
+
+    pool = _pool(1)
+    with pytest.raises(error, match="stop"):
+        run_in_order(100, compute, lambda i, w, r: done.append(i), pool, 2)
+    # combined in order, and nothing from the failed item on
+    assert done == list(range(len(done))) and len(done) <= 4 + failing_worker
+    pool.submit(lambda: None).result(timeout=5)  # the pool's thread is free again
+
+
+def test_threads_run_under_the_callers_error_state():
+    # float32 overflow in an evaluation: the caller's errstate decides
+    X = np.full((64, 2), 1e37, np.float32)
+    Y = np.zeros((64, 1), np.float32)
+    theta = np.full(network.n_params([2, 3, 1]), 1e3, np.float32)
+    kw = {"chunk_size": 4, "n_threads": 2, "activation": "relu"}
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError):
+        cost_grad_sum(theta, X, Y, [2, 3, 1], **kw)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cost_grad_sum(theta, X, Y, [2, 3, 1], **kw)
+
+
+def test_fits_with_one_or_two_threads_are_identical():
+    X, y = make_classification(6000, 40, n_informative=10, n_classes=3, random_state=0)
+    params = {"hidden_layer_sizes": (30,), "max_iter": 30, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with threadpool_limits(limits=1, user_api="blas"):
+            one = BackpropClassifier(**params).fit(X, y)
+        with threadpool_limits(limits=2, user_api="blas"):
+            two = BackpropClassifier(**params).fit(X, y)
+    assert network._cache_chunk_size(6000, [40, 30, 3], np.float64) < 3000
+    assert one.n_iter_ == two.n_iter_
+    for a, b in zip(one.thetas_, two.thetas_, strict=True):
+        assert_array_equal(a, b)
+
+
+def test_evaluations_started_in_other_threads_use_one():
+    # A fit in a joblib or dask thread: the caller is already parallel, and
+    # OpenBLAS may ignore thread limits set from there.
+    X, Y = np.ones((40, 3)), np.ones((40, 2))
+    theta = np.zeros(network.n_params([3, 4, 2]))
+    workspaces = []
+
+    def fit_step():
+        ws = Workspace()
+        cost_grad(theta, X, Y, [3, 4, 2], chunk_size=5, workspace=ws)
+        workspaces.append(ws)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        thread = threading.Thread(target=fit_step)
+        thread.start()
+        thread.join(timeout=30)
+    assert len(workspaces) == 1 and not hasattr(workspaces[0], "_pool")
+
+
+@pytest.mark.parametrize(
+    "solver, inside", [("L-BFGS-B", (1, 2)), ("CG", (1, 2)), ("trust-ncg", (2, 1))]
+)
+def test_fit_keeps_blas_single_threaded_for_gradient_solvers(solver, inside):
+    # (BLAS threads, threads per evaluation) seen during the fit
+    X, y = make_classification(300, 5, random_state=0)
+    seen = set()
+    evaluations = []
+    original = network.cost_grad_sum
+
+    def spy(*args, **kwargs):
+        evaluations.append(kwargs["n_threads"])
+        return original(*args, **kwargs)
+
+    def callback(progress):
+        seen.add(blas_threads())
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(network, "cost_grad_sum", spy)
+            BackpropClassifier((4,), solver=solver, max_iter=3, callback=callback).fit(
+                X, y
+            )
+        assert blas_threads() == 2  # restored
+    assert seen == {inside[0]}
+    assert set(evaluations) == {inside[1]}
