@@ -61,7 +61,6 @@ from sklearn_backprop._threads import evaluation_threads
 from sklearn_backprop.network import (
     Workspace,
     _cache_chunk_size,
-    _default_chunk_size,
     cost_grad,
     n_params,
     unpack,
@@ -350,10 +349,7 @@ def floor_eval(layer_sizes, X, chunk_rows=None):
 
 def our_chunk_rows(problem: Problem, X) -> int:
     """The rows per chunk cost_grad picks for this problem (its private rule)."""
-    n, sizes = X.shape[0], problem.layer_sizes
-    return min(
-        _default_chunk_size(n, sizes, X.dtype), _cache_chunk_size(n, sizes, X.dtype)
-    )
+    return _cache_chunk_size(X.shape[0], problem.layer_sizes, X.dtype)
 
 
 def jax_eval(problem: Problem, X, Y, theta):

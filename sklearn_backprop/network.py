@@ -331,11 +331,17 @@ _MIN_CHUNK_ROWS = 512
 
 
 def _cache_chunk_size(n: int, layer_sizes: Sequence[int], dtype) -> int:
-    """Rows per chunk of a dense evaluation: about _CACHE_CHUNK_BYTES of data."""
+    """Default rows per chunk of a dense evaluation: about _CACHE_CHUNK_BYTES
+    of data, and never more than ``working_memory`` allows."""
     row_bytes = np.dtype(dtype).itemsize * (
         layer_sizes[0] + 2 * sum(layer_sizes[1:]) + 1
     )
-    return int(min(max(_CACHE_CHUNK_BYTES // row_bytes, _MIN_CHUNK_ROWS), n))
+    return int(
+        min(
+            max(_CACHE_CHUNK_BYTES // row_bytes, _MIN_CHUNK_ROWS),
+            _default_chunk_size(n, layer_sizes, dtype),
+        )
+    )
 
 
 def _tanh_form(thetas, activation, workspace):
@@ -661,7 +667,7 @@ def cost_grad_sum(
     layer_sizes = [int(s) for s in layer_sizes]
     dtype, n = theta.dtype, X.shape[0]
     if default_chunks and not sp.issparse(X):
-        chunk_size = min(chunk_size, _cache_chunk_size(n, layer_sizes, dtype))
+        chunk_size = _cache_chunk_size(n, layer_sizes, dtype)
     thetas = unpack(theta, layer_sizes)
     if out is None:
         grad = np.zeros(theta.size, dtype)
