@@ -244,9 +244,9 @@ class Workspace:
         Afterwards ``acts`` holds one (n_rows, S_l) buffer per layer l >= 2,
         ``back`` the back-propagation scratch, ``out_scratch`` an
         (n_rows, S_L) scratch for the loss, ``row_loss``, ``vec`` and ``ones``
-        three (n_rows,) vectors, and ``dW`` one contiguous (S_{l+1}, S_l) buffer per
-        Θ^(l) for the gradient's weight block (BLAS writes contiguous output
-        many times faster than into the strided Θ[:, 1:]).
+        three (n_rows,) vectors, and ``dW`` and ``db`` one contiguous
+        (S_{l+1}, S_l) and (S_{l+1},) buffer per Θ^(l) for a chunk's Δ^(l)
+        before it is added to the sum of earlier chunks.
         """
         key = (tuple(layer_sizes), np.dtype(dtype))
         if key != self._key or n_rows > self._capacity:
@@ -261,6 +261,7 @@ class Workspace:
                 np.empty((s_out, s_in), dtype)
                 for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False)
             ]
+            self.db = [np.empty(s_out, dtype) for s_out in layer_sizes[1:]]
             self._key, self._capacity = key, n_rows
         self.acts = [
             buf[: n_rows * s].reshape(n_rows, s)
@@ -279,7 +280,7 @@ class Workspace:
         """A pool of ``n_threads - 1`` threads and one Workspace per thread.
 
         Each helper Workspace has its own chunk buffers and a ``_grad``
-        vector of ``n_params`` for its chunk's Δ.
+        vector of ``n_params`` for its chunk's Δ (:func:`_sum_blocks` layout).
         """
         key = (n_threads, n_params, np.dtype(dtype))
         if getattr(self, "_pool_key", None) != key:
@@ -297,6 +298,13 @@ class Workspace:
         buf = getattr(self, "_weight_buf", None)
         if buf is None or buf.size != size or buf.dtype != dtype:
             buf = self._weight_buf = np.empty(size, dtype)
+        return buf
+
+    def _sums(self, size: int, dtype) -> NDArray:
+        """A flat vector of ``size`` elements for the Δ sums of the row chunks."""
+        buf = getattr(self, "_sum_buf", None)
+        if buf is None or buf.size != size or buf.dtype != dtype:
+            buf = self._sum_buf = np.empty(size, dtype)
         return buf
 
     def _hessp_state(self, theta, X, Y, names, compute):
@@ -355,65 +363,104 @@ def _tanh_form(thetas, activation, workspace):
     with the ¼ folded into the weights δ is back-propagated through, and
     :func:`_chunk_term` recovers Δ' = δ'ᵀ [1, a] from δ'ᵀ [1, t].
 
-    Returns the forward weights per layer (Θ^(l)'s shape, bias in column 0),
-    the weights δ^(l+1) is multiplied by to reach layer l (for l >= 1, shape
-    (S_{l+1}, S_l)) and the hidden activation's name.
+    Returns the forward weights per layer (shape (S_{l+1}, S_l)), their
+    biases (contiguous vectors: a broadcast add reads them several times
+    faster than the strided column Θ[:, 0]), the weights δ^(l+1) is
+    multiplied by to reach layer l (for l >= 1, shape (S_{l+1}, S_l)) and the
+    hidden activation's name.
     """
-    if activation != "logistic" or len(thetas) == 1:
-        return thetas, [theta[:, 1:] for theta in thetas], activation
-    flat = workspace._weights(sum(2 * theta.size for theta in thetas), thetas[0].dtype)
-    forward, back, start = [], [], 0
-    for layer, theta in enumerate(thetas):
-        F = flat[start : start + theta.size].reshape(theta.shape)
+    tanh_form = activation == "logistic" and len(thetas) > 1
+    n_biases = sum(theta.shape[0] for theta in thetas)
+    n_folded = sum(2 * theta.size for theta in thetas) if tanh_form else 0
+    flat = workspace._weights(n_biases + n_folded, thetas[0].dtype)
+    biases, start = [], n_folded
+    for theta in thetas:
+        biases.append(flat[start : start + theta.shape[0]])
+        start += theta.shape[0]
+    if not tanh_form:
+        for bias, theta in zip(biases, thetas, strict=True):
+            np.copyto(bias, theta[:, 0])
+        weights = [theta[:, 1:] for theta in thetas]
+        return weights, biases, weights, activation
+    weights, back, start = [], [], 0
+    for layer, (theta, bias) in enumerate(zip(thetas, biases, strict=True)):
+        F = flat[start : start + theta.size].reshape(theta.shape)[:, 1:]
         B = flat[start + theta.size : start + 2 * theta.size].reshape(theta.shape)
         start += 2 * theta.size
         if layer == 0:
-            F[...] = theta
+            F[...] = theta[:, 1:]
+            np.copyto(bias, theta[:, 0])
             B = theta  # unused: δ is not propagated to the inputs
         else:  # the inputs are t: a = ½ (1 + t)
-            np.multiply(theta, 0.5, out=F)
-            np.add.reduce(F[:, 1:], axis=1, out=F[:, 0])
-            F[:, 0] += theta[:, 0]
+            np.multiply(theta[:, 1:], 0.5, out=F)
+            np.add.reduce(F, axis=1, out=bias)
+            bias += theta[:, 0]
             np.multiply(theta, 0.25, out=B)
         if layer < len(thetas) - 1:  # the outputs are t = tanh(z/2)
             F *= 0.5
-        forward.append(F)
+            bias *= 0.5
+        weights.append(F)
         back.append(B[:, 1:])
-    return forward, back, "tanh"
+    return weights, biases, back, "tanh"
+
+
+def _sum_blocks(flat: NDArray, layer_sizes: Sequence[int]) -> list[tuple]:
+    """Views (Δ^(l) off the bias column, Δ^(l) of the bias) of a flat vector.
+
+    The layout in which row chunks sum their Δ: contiguous (S_{l+1}, S_l)
+    and (S_{l+1},) blocks, which BLAS writes and numpy adds several times
+    faster than the strided Θ[:, 1:] and Θ[:, 0]; :func:`_gather` moves the
+    total into Θ's layout once per evaluation.
+    """
+    blocks, start = [], 0
+    for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False):
+        weights = flat[start : start + s_out * s_in].reshape(s_out, s_in)
+        start += s_out * s_in
+        blocks.append((weights, flat[start : start + s_out]))
+        start += s_out
+    return blocks
+
+
+def _gather(blocks, grads) -> None:
+    """Write the summed Δ blocks into the gradient's Θ layout."""
+    for (dW, db), G in zip(blocks, grads, strict=True):
+        G[:, 0] = db
+        G[:, 1:] = dW
 
 
 def _chunk_term(
-    thetas,
+    weights,
+    biases,
     back_weights,
     X,
     Y,
     sample_weight,
     activation,
     loss_fn,
-    grads,
+    sums,
     workspace,
     layer_sizes,
     accumulate,
     held_as_tanh,
 ) -> float:
     """Σ_i w_i loss_i over one row chunk; writes (or with ``accumulate`` adds)
-    the chunk's Δ^(l) into ``grads``.
+    the chunk's Δ^(l) into ``sums`` (:func:`_sum_blocks` views).
 
-    ``thetas``, ``back_weights`` and ``activation`` are :func:`_tanh_form`'s:
-    the forward weights, the weights δ goes back through, the hidden units;
-    ``held_as_tanh`` says whether logistic hidden units are held as
-    t = tanh(z/2) (then ``activation`` is "tanh").
+    ``weights``, ``biases``, ``back_weights`` and ``activation`` are
+    :func:`_tanh_form`'s: the forward weights and biases, the weights δ goes
+    back through, the hidden units; ``held_as_tanh`` says whether logistic
+    hidden units are held as t = tanh(z/2) (then ``activation`` is "tanh").
     """
-    ws = workspace._sized(X.shape[0], layer_sizes, grads[0].dtype)
-    last = len(thetas) - 1
+    ws = workspace._sized(X.shape[0], layer_sizes, sums[0][0].dtype)
+    last = len(weights) - 1
     # Forward propagation: z^(l+1) = Θ^(l) [1; a^(l)], a^(l+1) = g(z^(l+1)).
     A = X
-    for layer, (theta, Z) in enumerate(zip(thetas, ws.acts, strict=True)):
+    for layer, (W, Z) in enumerate(zip(weights, ws.acts, strict=True)):
         if sp.issparse(A):
-            Z[...] = A @ theta[:, 1:].T
+            Z[...] = A @ W.T
         else:
-            np.matmul(A, theta[:, 1:].T, out=Z)
-        Z += theta[:, 0]
+            np.matmul(A, W.T, out=Z)
+        Z += biases[layer]
         if layer < last:
             ACTIVATIONS[activation](Z)
         A = Z
@@ -429,21 +476,18 @@ def _chunk_term(
     # δ^(l) = (Θ^(l)ᵀ δ^(l+1)) ⊙ g'(z^(l)), written over a^(l) once it is used.
     for layer in range(last, -1, -1):
         A = X if layer == 0 else ws.acts[layer - 1]
-        G = grads[layer]
+        dW, db = (ws.dW[layer], ws.db[layer]) if accumulate else sums[layer]
         if sp.issparse(A):
-            dW = (A.T @ delta).T
+            dW[...] = (A.T @ delta).T
         else:
-            dW = np.matmul(delta.T, A, out=ws.dW[layer])
-        bias = ws.ones @ delta  # Σ_i δ^(l+1): the bias column
+            np.matmul(delta.T, A, out=dW)
+        np.matmul(ws.ones, delta, out=db)  # Σ_i δ^(l+1): the bias column
         if layer > 0 and held_as_tanh:  # δᵀ a = ½ δᵀ (1 + t): see _tanh_form
-            dW += bias[:, None]
+            dW += db[:, None]
             dW *= 0.5
         if accumulate:
-            G[:, 1:] += dW
-            G[:, 0] += bias
-        else:
-            G[:, 1:] = dW
-            G[:, 0] = bias
+            np.add(sums[layer][0], dW, out=sums[layer][0])
+            np.add(sums[layer][1], db, out=sums[layer][1])
         if layer > 0:
             B = ws.back[: A.size].reshape(A.shape)
             if delta.shape[1] == 1:  # an outer product, which GEMM does slowly
@@ -681,19 +725,20 @@ def cost_grad_sum(
     workspace = Workspace() if workspace is None else workspace
     loss_fn = LOSSES[output_activation, loss]
 
-    forward_weights, back_weights, hidden = _tanh_form(thetas, activation, workspace)
+    weights, biases, back_weights, hidden = _tanh_form(thetas, activation, workspace)
 
-    def chunk(i, ws, grads, accumulate):
+    def chunk(i, ws, sums, accumulate):
         start, stop = i * chunk_size, min((i + 1) * chunk_size, n)
         return _chunk_term(
-            forward_weights,
+            weights,
+            biases,
             back_weights,
             X[start:stop],
             Y[start:stop],
             None if sample_weight is None else sample_weight[start:stop],
             hidden,
             loss_fn,
-            grads,
+            sums,
             ws,
             layer_sizes,
             accumulate=accumulate,
@@ -703,28 +748,31 @@ def cost_grad_sum(
     n_chunks = -(-n // chunk_size)
     n_threads = _check_n_threads(n_threads, n_chunks)
     J = 0.0
+    total = workspace._sums(theta.size, dtype)
     if n_threads == 1:
-        grads = unpack(grad, layer_sizes)
+        sums = _sum_blocks(total, layer_sizes)
         for i in range(n_chunks):  # the first chunk writes Δ, later ones add
-            J += chunk(i, workspace, grads, accumulate=i > 0)
+            J += chunk(i, workspace, sums, accumulate=i > 0)
     else:
         pool, helpers = workspace._threads(n_threads, theta.size, dtype)
 
         def compute(i, worker):
             local = helpers[worker]
-            return chunk(i, local, unpack(local._grad, layer_sizes), False)
+            return chunk(i, local, _sum_blocks(local._grad, layer_sizes), False)
 
         def combine(i, worker, J_chunk):  # in chunk order: the serial sums
             nonlocal J
             J += J_chunk
             if i == 0:
-                np.copyto(grad, helpers[worker]._grad)
+                np.copyto(total, helpers[worker]._grad)
             else:
-                np.add(grad, helpers[worker]._grad, out=grad)
+                np.add(total, helpers[worker]._grad, out=total)
 
         run_in_order(n_chunks, compute, combine, pool, n_threads)
     if n == 0:
         grad[...] = 0
+    else:
+        _gather(_sum_blocks(total, layer_sizes), unpack(grad, layer_sizes))
     return J, grad, W
 
 
