@@ -237,6 +237,7 @@ class Workspace:
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._capacity = 0
+        self._vectors: dict[str, NDArray] = {}
 
     def _sized(self, n_rows: int, layer_sizes: Sequence[int], dtype) -> "Workspace":
         """Size the buffers for ``n_rows`` rows; reallocates only when they grow.
@@ -293,18 +294,12 @@ class Workspace:
             self._pool_key = key
         return self._pool, self._helpers
 
-    def _weights(self, size: int, dtype) -> NDArray:
-        """A flat scratch vector of ``size`` elements for derived weights."""
-        buf = getattr(self, "_weight_buf", None)
+    def _vector(self, name: str, size: int, dtype) -> NDArray:
+        """A flat scratch vector of ``size`` elements kept under ``name``:
+        "weights" for derived weights, "sums" for the row chunks' Δ sums."""
+        buf = self._vectors.get(name)
         if buf is None or buf.size != size or buf.dtype != dtype:
-            buf = self._weight_buf = np.empty(size, dtype)
-        return buf
-
-    def _sums(self, size: int, dtype) -> NDArray:
-        """A flat vector of ``size`` elements for the Δ sums of the row chunks."""
-        buf = getattr(self, "_sum_buf", None)
-        if buf is None or buf.size != size or buf.dtype != dtype:
-            buf = self._sum_buf = np.empty(size, dtype)
+            buf = self._vectors[name] = np.empty(size, dtype)
         return buf
 
     def _hessp_state(self, theta, X, Y, names, compute):
@@ -372,7 +367,7 @@ def _tanh_form(thetas, activation, workspace):
     tanh_form = activation == "logistic" and len(thetas) > 1
     n_biases = sum(theta.shape[0] for theta in thetas)
     n_folded = sum(2 * theta.size for theta in thetas) if tanh_form else 0
-    flat = workspace._weights(n_biases + n_folded, thetas[0].dtype)
+    flat = workspace._vector("weights", n_biases + n_folded, thetas[0].dtype)
     biases, start = [], n_folded
     for theta in thetas:
         biases.append(flat[start : start + theta.shape[0]])
@@ -486,8 +481,9 @@ def _chunk_term(
             dW += db[:, None]
             dW *= 0.5
         if accumulate:
-            np.add(sums[layer][0], dW, out=sums[layer][0])
-            np.add(sums[layer][1], db, out=sums[layer][1])
+            W_sum, b_sum = sums[layer]
+            W_sum += dW
+            b_sum += db
         if layer > 0:
             B = ws.back[: A.size].reshape(A.shape)
             if delta.shape[1] == 1:  # an outer product, which GEMM does slowly
@@ -748,7 +744,7 @@ def cost_grad_sum(
     n_chunks = -(-n // chunk_size)
     n_threads = _check_n_threads(n_threads, n_chunks)
     J = 0.0
-    total = workspace._sums(theta.size, dtype)
+    total = workspace._vector("sums", theta.size, dtype)
     if n_threads == 1:
         sums = _sum_blocks(total, layer_sizes)
         for i in range(n_chunks):  # the first chunk writes Δ, later ones add
