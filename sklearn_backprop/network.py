@@ -277,21 +277,18 @@ class Workspace:
         self.ones = self._ones[:n_rows]
         return self
 
-    def _threads(self, n_threads: int, n_params: int, dtype):
+    def _threads(self, n_threads: int):
         """A pool of ``n_threads - 1`` threads and one Workspace per thread.
 
-        Each helper Workspace has its own chunk buffers and a ``_grad``
-        vector of ``n_params`` for its chunk's Δ (:func:`_sum_blocks` layout).
+        Each helper Workspace has its own chunk buffers, and its own "sums"
+        vector (:meth:`_vector`) for its chunk's Δ.
         """
-        key = (n_threads, n_params, np.dtype(dtype))
-        if getattr(self, "_pool_key", None) != key:
+        if getattr(self, "_pool_key", None) != n_threads:
             self._pool = ThreadPoolExecutor(
                 n_threads - 1, thread_name_prefix="sklearn_backprop"
             )
             self._helpers = [Workspace() for _ in range(n_threads)]
-            for helper in self._helpers:
-                helper._grad = np.empty(n_params, dtype)
-            self._pool_key = key
+            self._pool_key = n_threads
         return self._pool, self._helpers
 
     def _vector(self, name: str, size: int, dtype) -> NDArray:
@@ -745,30 +742,31 @@ def cost_grad_sum(
     n_threads = _check_n_threads(n_threads, n_chunks)
     J = 0.0
     total = workspace._vector("sums", theta.size, dtype)
+    blocks = _sum_blocks(total, layer_sizes)
     if n_threads == 1:
-        sums = _sum_blocks(total, layer_sizes)
         for i in range(n_chunks):  # the first chunk writes Δ, later ones add
-            J += chunk(i, workspace, sums, accumulate=i > 0)
+            J += chunk(i, workspace, blocks, accumulate=i > 0)
     else:
-        pool, helpers = workspace._threads(n_threads, theta.size, dtype)
+        pool, helpers = workspace._threads(n_threads)
 
         def compute(i, worker):
-            local = helpers[worker]
-            return chunk(i, local, _sum_blocks(local._grad, layer_sizes), False)
+            part = helpers[worker]._vector("sums", theta.size, dtype)
+            return chunk(i, helpers[worker], _sum_blocks(part, layer_sizes), False)
 
         def combine(i, worker, J_chunk):  # in chunk order: the serial sums
             nonlocal J
             J += J_chunk
+            part = helpers[worker]._vector("sums", theta.size, dtype)
             if i == 0:
-                np.copyto(total, helpers[worker]._grad)
+                np.copyto(total, part)
             else:
-                np.add(total, helpers[worker]._grad, out=total)
+                np.add(total, part, out=total)
 
         run_in_order(n_chunks, compute, combine, pool, n_threads)
     if n == 0:
         grad[...] = 0
     else:
-        _gather(_sum_blocks(total, layer_sizes), unpack(grad, layer_sizes))
+        _gather(blocks, unpack(grad, layer_sizes))
     return J, grad, W
 
 
