@@ -38,102 +38,52 @@ and (e); ``--quick`` shrinks every size for a smoke run of ~10-20 s).
 """
 
 import argparse
-import inspect
 import os
-import platform
-import statistics
 import sys
 import time
 import tracemalloc
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
-import scipy
-import sklearn
-from sklearn.datasets import load_digits, make_classification
+from _problems import (
+    AGREE_RTOL,
+    ALPHA,
+    PROBLEMS,
+    QUICK_DIVISOR,
+    Problem,
+    floor_eval,
+    from_mlp_grad,
+    initial_theta,
+    make_problem,
+    mlp_eval,
+    mlp_model,
+    our_eval,
+    rel_diff,
+    synthetic,
+    to_mlp_layout,
+)
+from _timing import (
+    PER_TURN,
+    fmt,
+    format_loadavg,
+    interleaved_medians,
+    machine_header,
+    table_lines,
+)
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.preprocessing import LabelBinarizer
 
 from sklearn_backprop import BackpropClassifier
 from sklearn_backprop._threads import evaluation_threads
-from sklearn_backprop.network import (
-    Workspace,
-    _cache_chunk_size,
-    cost_grad,
-    n_params,
-    unpack,
-)
+from sklearn_backprop.network import _cache_chunk_size, n_params, unpack
 
-ALPHA = 1e-4  # MLPClassifier's default, used by both estimators
 DTYPES = (np.float64, np.float32)
-AGREE_RTOL = 1e-10  # float64 agreement required between ours, MLP's and jax's
-# (rows, features, hidden layers, classes); (a) is load_digits itself.
-PROBLEMS = {
-    "a": (1797, 64, (25,), 10),
-    "b": (5000, 400, (25,), 10),
-    "c": (20000, 100, (100,), 10),
-    "d": (20000, 100, (256, 128), 10),
-    "e": (100000, 50, (64,), 2),
-}
 LINEAR_ROWS = (10_000, 20_000, 40_000, 80_000)  # target 6, with problem (c)
-QUICK_DIVISOR = 20
 # O(n_params) allowance of the memory bound, in float64 vectors of n_params:
 # scipy's L-BFGS-B (m = 10) alone holds about 45 (2m history vectors plus its
 # (2m + 5) n workspace), measured as the fit's peak on a 50-row data set.
 PARAM_VECTORS = 48
 JAX_SETTLE = 0.3  # seconds of sleep after jax runs: XLA's idle threads spin
-PER_TURN = 3  # calls per function and round; the first one is not timed
-
-
-# --------------------------------------------------------------------------
-# Machine description
-
-
-def machine_header() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    lines = [
-        f"CPU: {cpu}; {os.cpu_count()} logical cores ({usable} usable)",
-        f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in _loadavg())}",
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-        f"jax {_jax_version()}",
-    ]
-    if os.environ.get("XLA_FLAGS"):
-        lines.append(f"XLA_FLAGS={os.environ['XLA_FLAGS']}")
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            lines.append(
-                f"{pool.get('user_api')}: {pool.get('internal_api')} "
-                f"{pool.get('version')} ({pool.get('architecture', '?')}), "
-                f"{pool.get('num_threads')} threads, "
-                f"{os.path.basename(pool.get('filepath', ''))}"
-            )
-    except ImportError:
-        lines.append("threadpoolctl not installed: BLAS threads unknown")
-    return lines
-
-
-def _loadavg() -> tuple[float, float, float]:
-    try:
-        return os.getloadavg()
-    except OSError:
-        return (float("nan"),) * 3
 
 
 def _jax_version() -> str:
@@ -146,205 +96,7 @@ def _jax_version() -> str:
 
 
 # --------------------------------------------------------------------------
-# Problems
-
-
-@dataclass
-class Problem:
-    key: str
-    X: np.ndarray  # float64, C-contiguous, standardised (digits: / 16)
-    y: np.ndarray
-    layer_sizes: list[int]
-    hidden: tuple[int, ...]
-    output_activation: str
-    theta: np.ndarray = field(repr=False)  # float64 starting weights, our layout
-
-    @property
-    def shape(self) -> str:
-        return f"{self.X.shape[0]}x" + "-".join(map(str, self.layer_sizes))
-
-
-def make_problem(key: str, quick: bool) -> Problem:
-    n, n_features, hidden, n_classes = PROBLEMS[key]
-    if key == "a":
-        X, y = load_digits(return_X_y=True)  # already tiny: whole in --quick too
-        X = X / 16.0
-    else:
-        n = n // QUICK_DIVISOR if quick else n
-        X, y = _synthetic(n, n_features, n_classes)
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    # As BackpropClassifier's output_activation="auto": softmax for multiclass,
-    # one logistic unit for binary targets (MLPClassifier does the same).
-    n_out = n_classes if n_classes > 2 else 1
-    layer_sizes = [X.shape[1], *hidden, n_out]
-    return Problem(
-        key=key,
-        X=X,
-        y=y,
-        layer_sizes=layer_sizes,
-        hidden=hidden,
-        output_activation="softmax" if n_classes > 2 else "logistic",
-        theta=initial_theta(layer_sizes, seed=0),
-    )
-
-
-def _synthetic(n, n_features, n_classes, random_state=0):
-    informative = min(n_features, 20)
-    X, y = make_classification(
-        n_samples=n,
-        n_features=n_features,
-        n_informative=informative,
-        n_redundant=min(n_features - informative, 10),
-        n_classes=n_classes,
-        random_state=random_state,
-    )
-    return StandardScaler().fit_transform(X), y
-
-
-def initial_theta(layer_sizes, seed=0) -> np.ndarray:
-    """Uniform in [-ε, ε], ε = √6 / √(S_l + S_{l+1}), our flat layout."""
-    rng = np.random.default_rng(seed)
-    blocks = []
-    for s_in, s_out in zip(layer_sizes[:-1], layer_sizes[1:], strict=False):
-        eps = np.sqrt(6.0 / (s_in + s_out))
-        blocks.append(rng.uniform(-eps, eps, size=s_out * (s_in + 1)))
-    return np.concatenate(blocks)
-
-
-def to_mlp_layout(theta, layer_sizes):
-    """Our θ as MLPClassifier's coefs_, intercepts_ and packed vector."""
-    thetas = unpack(theta, layer_sizes)
-    coefs = [np.ascontiguousarray(t[:, 1:].T) for t in thetas]
-    intercepts = [np.ascontiguousarray(t[:, 0]) for t in thetas]
-    packed = np.hstack([c.ravel() for c in coefs] + intercepts)
-    return coefs, intercepts, packed
-
-
-def from_mlp_grad(grad, layer_sizes):
-    """MLPClassifier's packed gradient rearranged into our flat layout."""
-    pairs = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
-    ours, start = [], 0
-    coef_blocks = []
-    for s_in, s_out in pairs:
-        coef_blocks.append(grad[start : start + s_in * s_out].reshape(s_in, s_out))
-        start += s_in * s_out
-    for (_, s_out), coef in zip(pairs, coef_blocks, strict=True):
-        block = np.empty((s_out, coef.shape[0] + 1), grad.dtype)
-        block[:, 0] = grad[start : start + s_out]
-        block[:, 1:] = coef.T
-        ours.append(block.ravel())
-        start += s_out
-    return np.concatenate(ours)
-
-
-# --------------------------------------------------------------------------
-# The evaluations
-
-
-def our_eval(problem: Problem, X, Y, theta):
-    """One cost+gradient evaluation as the optimiser runs it (reused buffers)."""
-    workspace = Workspace()
-    out = np.empty(theta.size, theta.dtype)
-
-    def run():
-        return cost_grad(
-            theta,
-            X,
-            Y,
-            problem.layer_sizes,
-            alpha=ALPHA,
-            activation="logistic",
-            output_activation=problem.output_activation,
-            loss="log_loss",
-            workspace=workspace,
-            out=out,
-        )
-
-    return run
-
-
-def mlp_model(problem: Problem, dtype) -> MLPClassifier:
-    """An MLPClassifier whose internals are initialised by a tiny lbfgs fit."""
-    classes = np.unique(problem.y)
-    idx = np.concatenate([np.flatnonzero(problem.y == c)[:20] for c in classes])
-    mlp = MLPClassifier(
-        hidden_layer_sizes=problem.hidden,
-        activation="logistic",
-        solver="lbfgs",
-        alpha=ALPHA,
-        max_iter=1,
-        random_state=0,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp.fit(problem.X[idx].astype(dtype), problem.y[idx])
-    assert mlp.out_activation_ == problem.output_activation, mlp.out_activation_
-    return mlp
-
-
-def mlp_eval(mlp: MLPClassifier, problem: Problem, X, theta):
-    """MLPClassifier._loss_grad_lbfgs with the buffers _fit_lbfgs gives it."""
-    dtype = X.dtype
-    layer_units = problem.layer_sizes
-    Y = mlp._label_binarizer.transform(problem.y).astype(bool)  # as _validate_input
-    activations = [X] + [None] * (len(layer_units) - 1)
-    deltas = [None] * (len(activations) - 1)
-    coef_grads = [
-        np.empty((fan_in, fan_out), dtype=dtype)
-        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:], strict=False)
-    ]
-    intercept_grads = [np.empty(fan_out, dtype=dtype) for fan_out in layer_units[1:]]
-    packed = to_mlp_layout(theta, problem.layer_sizes)[2].astype(dtype)
-    # scikit-learn >= 1.5 passes sample_weight; older versions do not.
-    extra = (
-        (None,)
-        if "sample_weight" in inspect.signature(mlp._loss_grad_lbfgs).parameters
-        else ()
-    )
-
-    def run():
-        return mlp._loss_grad_lbfgs(
-            packed, X, Y, *extra, activations, deltas, coef_grads, intercept_grads
-        )
-
-    return run
-
-
-def floor_eval(layer_sizes, X, chunk_rows=None):
-    """Only the GEMMs of one evaluation, on preallocated arrays with out=.
-
-    With ``chunk_rows``, the same GEMMs over row chunks of that many rows (as
-    our evaluation runs them), otherwise over all rows at once: the issue's
-    floor.
-    """
-    dtype, n = X.dtype, X.shape[0]
-    m = n if chunk_rows is None else min(chunk_rows, n)
-    rng = np.random.default_rng(1)
-    pairs = list(zip(layer_sizes[:-1], layer_sizes[1:], strict=False))
-    # W_l is S_l × S_{l+1}; scaled so that values stay O(1) (no inf, no denormals).
-    Ws = [
-        (rng.standard_normal((s_in, s_out)) / np.sqrt(s_in)).astype(dtype)
-        for s_in, s_out in pairs
-    ]
-    acts = [np.empty((m, s), dtype) for s in layer_sizes[1:]]
-    deltas = [rng.standard_normal((m, s)).astype(dtype) for s in layer_sizes[1:]]
-    grads = [np.empty((s_out, s_in), dtype) for s_in, s_out in pairs]
-    last = len(pairs) - 1
-
-    def run():
-        for start in range(0, n, m):
-            rows = min(m, n - start)
-            A = [X[start : start + rows]] + [a[:rows] for a in acts]
-            D = [d[:rows] for d in deltas]
-            for layer in range(last + 1):  # forward: n×S_l @ S_l×S_{l+1}
-                np.matmul(A[layer], Ws[layer], out=A[layer + 1])
-            for layer in range(last, -1, -1):
-                # gradient: S_{l+1}×n @ n×S_l
-                np.matmul(D[layer].T, A[layer], out=grads[layer])
-                if layer > 0:  # delta: n×S_{l+1} @ S_{l+1}×S_l, not for the input
-                    np.matmul(D[layer], Ws[layer].T, out=D[layer - 1])
-
-    return run
+# The evaluations (ours, MLP's and the floor's are in _problems.py)
 
 
 def our_chunk_rows(problem: Problem, X) -> int:
@@ -389,31 +141,6 @@ def jax_eval(problem: Problem, X, Y, theta):
         return jax.block_until_ready(fun(*args))
 
     return run
-
-
-def interleaved_medians(funs: dict, repeats: int) -> dict:
-    """Median seconds of each function, the functions run in turn each round.
-
-    Each turn runs a function PER_TURN times back to back and keeps all but
-    the first: an optimiser calls the evaluation back to back, and on this
-    kind of machine the first call after another library's (or after a
-    pause) pays for waking threads and cores: up to 2x for two threads.
-    """
-    times = {name: [] for name in funs}
-    for _ in range(repeats):
-        for name, fun in funs.items():
-            for call in range(PER_TURN):
-                start = time.perf_counter()
-                fun()
-                if call:
-                    times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def rel_diff(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    denom = max(float(np.linalg.norm(b)), np.finfo(float).tiny)
-    return float(np.linalg.norm(a - b)) / denom
 
 
 # --------------------------------------------------------------------------
@@ -534,18 +261,6 @@ COLUMNS = [
     ("ok", "<", 3),
     ("eval KB", ">", 8),
 ]
-TABLE_HEADER = "  ".join(f"{name:{align}{width}}" for name, align, width in COLUMNS)
-
-
-def _row(values) -> str:
-    return "  ".join(
-        f"{value:{align}{width}}"
-        for value, (_, align, width) in zip(values, COLUMNS, strict=True)
-    )
-
-
-def _fmt(x, spec=".3f") -> str:
-    return "-" if x is None else format(x, spec)
 
 
 def bench_problem(problem: Problem, args, notes: list[str]) -> list[list[str]]:
@@ -640,24 +355,24 @@ def bench_problem(problem: Problem, args, notes: list[str]) -> list[list[str]]:
                 f"({problem.key})",
                 name,
                 problem.shape,
-                _fmt(1e3 * ours),
-                _fmt(1e3 * med["mlp"]),
-                _fmt(ours / med["mlp"], ".2f"),
-                _fmt(1e3 * floor),
-                _fmt(ours / floor, ".2f"),
-                _fmt(med["mlp"] / floor, ".2f"),
-                _fmt(med["jax"] / floor if "jax" in med else None, ".2f"),
-                _fmt(
+                fmt(1e3 * ours),
+                fmt(1e3 * med["mlp"]),
+                fmt(ours / med["mlp"], ".2f"),
+                fmt(1e3 * floor),
+                fmt(ours / floor, ".2f"),
+                fmt(med["mlp"] / floor, ".2f"),
+                fmt(med["jax"] / floor if "jax" in med else None, ".2f"),
+                fmt(
                     ours / med["ours float64"] if "ours float64" in med else None,
                     ".2f",
                 ),
                 "-"
                 if fit is None
                 else (f"{fit['ratio']:.2f}" if fit["reached"] else "n/r"),
-                _fmt(memory["peak"] / 2**20, ".1f"),
-                _fmt(memory["bound"] / 2**20, ".1f"),
+                fmt(memory["peak"] / 2**20, ".1f"),
+                fmt(memory["bound"] / 2**20, ".1f"),
                 "yes" if memory["ok"] else "NO",
-                _fmt(alloc / 2**10, ".1f"),
+                fmt(alloc / 2**10, ".1f"),
             ]
         )
         print(f"  ({problem.key}) {name}: {repeats} repeats", flush=True)
@@ -668,7 +383,7 @@ def linearity(args) -> list[str]:
     """Target 6: eval time per row at 10k-80k rows with problem (c)'s shapes."""
     n_rows = [n // QUICK_DIVISOR for n in LINEAR_ROWS] if args.quick else LINEAR_ROWS
     _, n_features, hidden, n_classes = PROBLEMS["c"]
-    X_all, y_all = _synthetic(max(n_rows), n_features, n_classes)
+    X_all, y_all = synthetic(max(n_rows), n_features, n_classes)
     layer_sizes = [n_features, *hidden, n_classes]
     theta64 = initial_theta(layer_sizes)
     lines = [
@@ -784,7 +499,7 @@ def main(argv=None) -> int:
 def run(args) -> int:
     started = time.perf_counter()
     print("bench_core: one cost+gradient evaluation vs MLPClassifier, BLAS floor, jax")
-    for line in machine_header():
+    for line in machine_header({"jax": _jax_version()}):
         print(line)
     if not args.no_jax and _jax_version() == "not installed":
         print("jax not installed: skipped")
@@ -797,10 +512,8 @@ def run(args) -> int:
     for key in args.keys:
         rows.extend(bench_problem(make_problem(key, args.quick), args, notes))
     print()
-    print(TABLE_HEADER)
-    print("-" * len(TABLE_HEADER))
-    for row in rows:
-        print(_row(row))
+    for line in table_lines(COLUMNS, rows):
+        print(line)
     print()
     for note in notes:
         print(note)
@@ -811,7 +524,7 @@ def run(args) -> int:
     print()
     print(LEGEND)
     print(
-        f"\nload average at the end: {' '.join(f'{x:.2f}' for x in _loadavg())}; "
+        f"\nload average at the end: {format_loadavg()}; "
         f"total {time.perf_counter() - started:.0f} s"
     )
     return 0

@@ -41,21 +41,13 @@ import time
 import warnings
 
 import numpy as np
+from _timing import machine_header, median_time
 from threadpoolctl import threadpool_limits
 
 from sklearn_backprop import BackpropClassifier
 from sklearn_backprop._dask import fit_objective
 from sklearn_backprop._training import _Objective
 from sklearn_backprop.network import n_params
-
-
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def _problem(n_samples, n_features, n_classes, seed=0):
@@ -86,7 +78,7 @@ def in_memory_ms(X, y, hidden, theta, repeats, threads):
     )
     with threadpool_limits(threads):
         objective(theta)  # warm-up: workspace allocation
-        return _median_ms(lambda: objective(theta), repeats)
+        return 1e3 * median_time(lambda: objective(theta), repeats)
 
 
 def _count_tcp_writes():
@@ -161,7 +153,7 @@ def on_cluster(client, X, y, hidden, n_blocks, theta, repeats):
 
 
 def scatter_ms(client, theta, repeats):
-    return _median_ms(
+    return 1e3 * median_time(
         lambda: client.scatter(theta, broadcast=True, hash=False), repeats
     )
 
@@ -191,6 +183,8 @@ def main(argv=None):
     X_tiny, _ = _problem(args.blocks * args.n_classes, args.n_features, 1, seed=3)
     y_tiny = np.arange(X_tiny.shape[0]) % args.n_classes
     bound = 2 * p * 8 * args.blocks
+    for line in machine_header():
+        print(line)
     print(
         f"data {args.n_samples} x {args.n_features} -> {args.hidden} -> "
         f"{args.n_classes} (float64), {p} parameters ({p * 8 / 1024:.1f} KiB), "

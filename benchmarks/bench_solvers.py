@@ -18,11 +18,11 @@ BFGS keeps a dense n_params² inverse Hessian updated in O(n_params³) per
 iteration, so it runs on digits only.
 """
 
-import statistics
 import time
 import warnings
 
 import numpy as np
+from _timing import machine_header, median_time
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -70,13 +70,7 @@ class _Counter:
         training.cost_grad, training.hessp = self._cost_grad, self._hessp
 
 
-def _median_time(fun, repeat=7):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fun()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+HESSP_REPEATS = 7  # calls timed for each of hessp_cost_ratio's medians
 
 
 def hessp_cost_ratio(X, Y, layer_sizes):
@@ -90,15 +84,16 @@ def hessp_cost_ratio(X, Y, layer_sizes):
     theta, v = rng.normal(scale=0.1, size=(2, n_params(layer_sizes)))
     kw = {"alpha": ALPHA, "output_activation": "softmax"}
     ws = Workspace()
-    t_grad = _median_time(lambda: cost_grad(theta, X, Y, layer_sizes, **kw))
-    t_first = _median_time(lambda: hessp(theta, v, X, Y, layer_sizes, **kw))
-    t_exact = _median_time(
-        lambda: hessp(theta, v, X, Y, layer_sizes, workspace=ws, **kw)
-    )
-    t_gn = _median_time(
-        lambda: hessp(
+    calls = {
+        "grad": lambda: cost_grad(theta, X, Y, layer_sizes, **kw),
+        "first": lambda: hessp(theta, v, X, Y, layer_sizes, **kw),
+        "exact": lambda: hessp(theta, v, X, Y, layer_sizes, workspace=ws, **kw),
+        "gn": lambda: hessp(
             theta, v, X, Y, layer_sizes, curvature="gauss-newton", workspace=ws, **kw
-        )
+        ),
+    }
+    t_grad, t_first, t_exact, t_gn = (
+        median_time(fun, HESSP_REPEATS) for fun in calls.values()
     )
     return t_exact / t_grad, t_gn / t_grad, t_first / t_grad
 
@@ -163,7 +158,7 @@ def run_problem(name, X, y, skip=()):
         f"one H.v costs {exact_ratio:.2f} (exact) and {gn_ratio:.2f} "
         "(Gauss-Newton) cost+gradient evaluations at a theta whose forward pass "
         f"is cached, {first_ratio:.2f} (exact) for the first at a new theta "
-        "(medians of 7)"
+        f"(medians of {HESSP_REPEATS})"
     )
 
     counter = _Counter()
@@ -210,6 +205,8 @@ def run_problem(name, X, y, skip=()):
 
 def main():
     threadpool_limits(limits=1, user_api="blas")
+    for line in machine_header():  # after the limit: shows BLAS's one thread
+        print(line)
     X, y = load_digits(return_X_y=True)
     run_problem("digits", X, y)
     X, y = make_classification(

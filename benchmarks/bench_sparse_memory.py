@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from _timing import machine_header
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_backprop import BackpropClassifier
@@ -26,6 +27,8 @@ N_SAMPLES, N_FEATURES, DENSITY, HIDDEN = 20_000, 50_000, 0.001, 25
 
 
 def main() -> None:
+    for line in machine_header():
+        print(line)
     rng = np.random.default_rng(0)
     X = sp.random(
         N_SAMPLES, N_FEATURES, density=DENSITY, format="csr", random_state=rng
