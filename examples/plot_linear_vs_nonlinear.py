@@ -2,7 +2,7 @@
 Linear versus non-linear classification
 =======================================
 
-The seed's figure 1: two classes on concentric circles cannot be separated by
+The notes' figure 1: two classes on concentric circles cannot be separated by
 a line θᵀx = 0 in the plane (panel A). Adding the degree-2 features
 x_1², x_1 x_2, x_2² makes them separable by a hyperplane in the larger
 space, which is a circle back in the plane (panel B). A network finds such a

@@ -1,14 +1,14 @@
 """
-The seed's 3-3-1 network, by hand and by the package
-=====================================================
+The notes' 3-3-1 network, by hand and by the package
+====================================================
 
-The seed works through one small network: three input features
-:math:`x_1, x_2, x_3`, a hidden layer of three logistic units and one
-logistic output unit, with a bias unit in front of the input and hidden
+The notes work through one small network (their figure 5): three input
+features :math:`x_1, x_2, x_3`, a hidden layer of three logistic units and
+one logistic output unit, with a bias unit in front of the input and hidden
 layers. Θ^(1) is 3×4 and Θ^(2) is 1×4 (column 0 multiplies the bias).
 
-This example computes everything the seed computes for that network, once by
-hand with NumPy following the seed's equations and once with
+This example computes everything the notes compute for that network, once by
+hand with NumPy following the notes' equations and once with
 :mod:`sklearn_backprop.network`, and checks that the two agree:
 
 1. forward propagation, layer by layer: a^(1), z^(2), a^(2), z^(3), a^(3);
@@ -43,14 +43,14 @@ print("Θ^(2) =\n", Theta2)
 
 
 def g(z):
-    """The seed's logistic function g(z) = 1 / (1 + exp(-z))."""
+    """The notes' logistic function g(z) = 1 / (1 + exp(-z))."""
     return 1.0 / (1.0 + np.exp(-z))
 
 
 # %%
 # Forward propagation for one example
 # -----------------------------------
-# The seed writes one example as a column vector and prepends the bias unit
+# The notes write one example as a column vector and prepend the bias unit
 # x_0 = 1: equation (1) is z^(2) = Θ^(1) a^(1), equation (2) a^(2) = g(z^(2)),
 # equation (3) z^(3) = Θ^(2) a^(2) after prepending a_0^(2) = 1, and
 # equation (4) ŷ = a^(3) = g(z^(3)).
@@ -93,7 +93,7 @@ np.testing.assert_allclose(z_out.ravel(), z3)
 # -------------
 # For the logistic output with the cross-entropy cost (what the package
 # trains a classifier with), the error of the output unit is
-# δ^(3) = a^(3) - y, exactly as in the seed. The hidden layer's error is the
+# δ^(3) = a^(3) - y, exactly as in the notes. The hidden layer's error is the
 # output error sent back through Θ^(2), without its bias column, times
 # g'(z^(2)) = a^(2) (1 - a^(2)). The bias unit gets no δ.
 delta3 = a3 - y
@@ -104,7 +104,7 @@ print("δ^(2) =", delta2)
 # %%
 # Δ accumulation and D terms over a training set
 # ----------------------------------------------
-# The seed's algorithm loops over the M training examples, adds
+# The notes' algorithm loops over the M training examples, adds
 # δ^(l+1) (a^(l))ᵀ to Δ^(l) (bias units included in a^(l)), then
 # forms the D terms. With the regularisation used by the package,
 #
@@ -114,7 +114,7 @@ print("δ^(2) =", delta2)
 #     \quad (j \neq 0), \qquad
 #     D^{(l)}_{i0} = \frac{1}{M}\Delta^{(l)}_{i0}.
 #
-# (The seed's slide writes "+λθ"; the user guide explains why the package
+# (The notes write "+λθ"; the user guide explains why the package
 # divides by M: that is the derivative of the cost it actually minimises.)
 M, alpha = 4, 1.0
 X = rng.normal(size=(M, 3))
@@ -173,7 +173,7 @@ print(f"relative error ‖g_num - g‖ / ‖g_num + g‖ = {error:.2e}")
 assert error < 1e-8
 
 # %%
-# The seed also suggests imagining the cost J = ½(ŷ - y)². The package has
+# The notes also suggest imagining the cost J = ½(ŷ - y)². The package has
 # that cost too (``loss="squared_error"``); its output error picks up the
 # factor g'(z^(3)): δ^(3) = (a^(3) - y) a^(3) (1 - a^(3)). The gradient check
 # agrees just as well:

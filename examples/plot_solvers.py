@@ -2,12 +2,12 @@
 The solvers of scipy.optimize.minimize compared
 ===============================================
 
-The seed ends with "we can use this in gradient descent or any other advanced
-optimization techniques". :class:`~sklearn_backprop.BackpropClassifier` hands
-the cost J(θ) and its gradient, the D terms, to
-:func:`scipy.optimize.minimize`, and ``solver`` picks the method. This
-example trains the same network on the digits with every supported solver and
-compares
+The derivation in the notes ends with "we can use this in gradient descent
+or any other advanced optimization techniques".
+:class:`~sklearn_backprop.BackpropClassifier` hands the cost J(θ) and its
+gradient, the D terms, to :func:`scipy.optimize.minimize`, and ``solver``
+picks the method. This example trains the same network on the digits with
+every supported solver and compares
 
 * the training cost after each iteration (``loss_curve_``), and
 * the training cost against the work done: the number of cost-and-gradient

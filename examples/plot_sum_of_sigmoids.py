@@ -2,7 +2,7 @@
 A curve as a sum of sigmoids
 ============================
 
-The seed's figures 3 and 4: logistic "S" curves, shifted, stretched, scaled
+The notes' figures 3 and 4: logistic "S" curves, shifted, stretched, scaled
 and added together, approximate a non-linear function. A network with one
 hidden layer of logistic units and an identity output unit computes exactly
 such a sum,

@@ -2,8 +2,9 @@
 Tuning λ and the hidden layer on the digits
 ===========================================
 
-The seed's network is the one of the classic handwritten-digits exercise:
-8×8 images (64 features), one hidden layer of logistic units, ten outputs.
+Handwritten digit recognition is the first application the notes name.
+The network here reads 8×8 images (64 features) and has one hidden layer
+of logistic units and ten outputs.
 Two choices are left to the user: the regularisation strength λ (``alpha``)
 and the size of the hidden layer. This example tunes both with
 :class:`~sklearn.model_selection.GridSearchCV`, draws the validation curve

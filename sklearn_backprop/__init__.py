@@ -4,6 +4,11 @@
 propagation, δ terms, Δ accumulation and D-term gradients with
 ``scipy.optimize.minimize``; the mathematics lives in
 :mod:`sklearn_backprop.network` as plain functions.
+
+Network, notation and figures are those of the article "Artificial Neural
+Network backpropagation intuition", a write-up of forward and backward
+propagation whose notation follows Andrew Ng's Machine Learning course
+(Stanford OpenClassroom); the docstrings call it "the notes".
 """
 
 from sklearn_backprop._classifier import BackpropClassifier

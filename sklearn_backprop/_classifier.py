@@ -1,4 +1,4 @@
-"""BackpropClassifier: the seed's one-vs-all network as a scikit-learn classifier."""
+"""BackpropClassifier: the notes' network as a scikit-learn classifier."""
 
 import numpy as np
 from scipy.special import log_expit, logsumexp
@@ -22,8 +22,9 @@ def _open_unit_interval(P: np.ndarray) -> np.ndarray:
 class BackpropClassifier(ClassifierMixin, BaseBackprop):
     """Backpropagation network classifier trained by ``scipy.optimize.minimize``.
 
-    The network of the seed: weight matrices Θ^(l) with a bias column, forward
-    propagation, δ terms, Δ accumulation and the regularised D-term gradient.
+    The network of the backpropagation notes: weight matrices Θ^(l) with a
+    bias column, forward propagation, δ terms, Δ accumulation and the
+    regularised D-term gradient.
     All Θ^(l) are flattened into one vector, and the cross-entropy cost with
     its exact gradient is handed to a gradient-based method of
     :func:`scipy.optimize.minimize`.
@@ -32,15 +33,15 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     ----------
     hidden_layer_sizes : int or tuple of int, default=(25,)
         Units S_l of each hidden layer. ``()`` gives (multinomial or
-        one-vs-all) logistic regression. 25 is the hidden size of the classic
-        handwritten-digits exercise the seed follows.
+        one-vs-all) logistic regression. 25 is the hidden size of the
+        handwritten-digits exercise of Andrew Ng's Machine Learning course.
     activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
-        Hidden-unit activation g; "logistic" is the seed's sigmoid.
+        Hidden-unit activation g; "logistic" is the notes' sigmoid.
     output_activation : {"auto", "logistic", "softmax"}, default="auto"
         Output units. "auto" uses one logistic unit for binary targets, one
         logistic unit per label for multilabel targets and softmax for
         multiclass targets. "logistic" uses K sigmoid units for K classes, the
-        seed's one-vs-all network, trained with the sum of K binary
+        one-vs-all network, trained with the sum of K binary
         cross-entropies; ``predict_proba`` then normalises each row.
     alpha : float, default=1e-4
         L2 penalty λ. The cost gains (α / (2W)) Σ Θ² over the non-bias
@@ -147,7 +148,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     Notes
     -----
     There is no ``partial_fit``: every evaluation of J and its gradient uses
-    the whole training set (the seed's full-batch method), which is what lets
+    the whole training set (the notes' full-batch method), which is what lets
     quasi-Newton solvers converge in few passes. To continue training, refit
     with ``warm_start=True``.
 

@@ -1,4 +1,4 @@
-"""BackpropRegressor: the seed's network with real-valued outputs."""
+"""BackpropRegressor: the notes' network with real-valued outputs."""
 
 from scipy.special import expit
 from sklearn.base import RegressorMixin
@@ -12,8 +12,9 @@ from sklearn_backprop._dask import blockwise
 class BackpropRegressor(RegressorMixin, BaseBackprop):
     """Backpropagation network regressor trained by ``scipy.optimize.minimize``.
 
-    The network of the seed with real-valued outputs: a weighted sum of hidden
-    units (the seed's figure 3, a linear combination of sigmoids) plus a bias.
+    The network of the backpropagation notes with real-valued outputs: a
+    weighted sum of hidden units (the notes' figure 3, a linear combination
+    of sigmoids) plus a bias.
     The cost is the half squared error summed over outputs,
 
         J = (1/W) Σ_i w_i ½‖ŷ_i - y_i‖² + (α / (2W)) Σ Θ²  (non-bias weights),
@@ -28,10 +29,10 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Units S_l of each hidden layer. ``()`` gives ridge-like linear
         regression.
     activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
-        Hidden-unit activation g; "logistic" is the seed's sigmoid.
+        Hidden-unit activation g; "logistic" is the notes' sigmoid.
     output_activation : {"identity", "logistic"}, default="identity"
         Output units: "identity" for real targets, "logistic" for targets in
-        [0, 1] (the seed's J = ½(ŷ - y)² with a sigmoid output).
+        [0, 1] (the notes' J = ½(ŷ - y)² with a sigmoid output).
     loss : {"squared_error"}, default="squared_error"
         Per-sample loss ½‖ŷ - y‖².
     alpha : float, default=1e-4
@@ -127,7 +128,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     Notes
     -----
     There is no ``partial_fit``: every evaluation of J and its gradient uses
-    the whole training set (the seed's full-batch method), which is what lets
+    the whole training set (the notes' full-batch method), which is what lets
     quasi-Newton solvers converge in few passes. To continue training, refit
     with ``warm_start=True``.
 
