@@ -14,8 +14,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_backprop._activations import ACTIVATIONS, DELTAS
 
-NAMES = ["logistic", "tanh", "relu", "identity"]
-
 
 def textbook(name, z):
     """g(z) written from its definition (moderate z only, |z| < ~300)."""
@@ -50,30 +48,32 @@ def pre_activations(rng, shape=(7, 5), scale=3.0):
     return Z
 
 
-def test_tables_cover_the_same_activations():
-    assert set(ACTIVATIONS) == set(NAMES)
-    assert set(DELTAS) == set(NAMES)
+def test_tables_cover_the_same_activations(activation_names):
+    # the supported activations; every other test here runs for each
+    # name in the table (the ``activation`` fixture)
+    expected = {"logistic", "tanh", "relu", "identity"}
+    assert set(ACTIVATIONS) == expected
+    assert set(DELTAS) == expected
+    assert set(activation_names) == expected
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_matches_textbook_formula_in_place(name):
+def test_activation_matches_textbook_formula_in_place(activation):
     rng = np.random.default_rng(0)
     Z = pre_activations(rng, scale=6.0)
-    expected = textbook(name, Z)
+    expected = textbook(activation, Z)
     buffer = Z
-    result = ACTIVATIONS[name](Z)
+    result = ACTIVATIONS[activation](Z)
     assert result is None  # works in place
     assert Z is buffer
     assert_allclose(Z, expected, rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_on_a_non_contiguous_view(name):
+def test_activation_on_a_non_contiguous_view(activation):
     rng = np.random.default_rng(1)
     Z = pre_activations(rng, shape=(6, 8))
     expected = Z.copy()
-    expected[:, ::2] = textbook(name, Z[:, ::2])
-    ACTIVATIONS[name](Z[:, ::2])
+    expected[:, ::2] = textbook(activation, Z[:, ::2])
+    ACTIVATIONS[activation](Z[:, ::2])
     # only the view's elements change
     assert_allclose(Z, expected, rtol=0, atol=1e-15)
 
@@ -98,40 +98,37 @@ def test_logistic_and_tanh_saturate_without_warnings(dtype):
     assert_array_equal(T, np.array([[-1.0, -1.0, 0.0, 1.0, 1.0]], dtype=dtype))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_activation_keeps_float32(name):
+def test_activation_keeps_float32(activation):
     rng = np.random.default_rng(2)
     Z = pre_activations(rng).astype(np.float32)
-    expected = textbook(name, Z.astype(np.float64))
-    ACTIVATIONS[name](Z)
+    expected = textbook(activation, Z.astype(np.float64))
+    ACTIVATIONS[activation](Z)
     assert Z.dtype == np.float32
     assert_allclose(Z, expected, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_delta_is_back_times_analytic_derivative(name):
+def test_delta_is_back_times_analytic_derivative(activation):
     rng = np.random.default_rng(3)
     Z = pre_activations(rng)
     back = rng.normal(size=Z.shape)
-    expected = back * textbook_derivative(name, Z)
-    A = textbook(name, Z)
-    result = DELTAS[name](A, back.copy())
+    expected = back * textbook_derivative(activation, Z)
+    A = textbook(activation, Z)
+    result = DELTAS[activation](A, back.copy())
     assert result is None  # A is overwritten with δ
     # δ is formed from the output a (1 - a², a (1 - a)), so near saturation
     # its error is absolute, a few ulps of 1 times |back|.
     assert_allclose(A, expected, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_delta_is_back_times_numerical_derivative(name):
+def test_delta_is_back_times_numerical_derivative(activation):
     rng = np.random.default_rng(4)
     Z = pre_activations(rng, scale=2.0)
     back = rng.normal(size=Z.shape)
     h = 1e-6
-    numeric = (textbook(name, Z + h) - textbook(name, Z - h)) / (2 * h)
+    numeric = (textbook(activation, Z + h) - textbook(activation, Z - h)) / (2 * h)
     A = Z.copy()
-    ACTIVATIONS[name](A)  # the package's own forward output feeds its δ
-    DELTAS[name](A, back.copy())
+    ACTIVATIONS[activation](A)  # the package's own forward output feeds its δ
+    DELTAS[activation](A, back.copy())
     assert_allclose(A, back * numeric, rtol=1e-7, atol=1e-9)
 
 

@@ -102,6 +102,7 @@ def test_target_without_data_is_a_usage_error(capsys):
     assert "--data and --target" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a subprocess: a fresh interpreter, then a grid search
 def test_default_digits_job():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_backprop"],

@@ -95,6 +95,7 @@ def _rel(a, b):
 
 
 @requires_dask
+@pytest.mark.slow
 @pytest.mark.parametrize("weights", [None, "sample_weight", "balanced", "dict"])
 def test_evaluation_equals_in_memory(client, classification, weights):
     X, y = classification
@@ -140,19 +141,20 @@ def test_evaluation_equals_in_memory(client, classification, weights):
 
 
 @requires_dask
+@pytest.mark.slow
 @pytest.mark.usefixtures("_same_row_chunks")
 @pytest.mark.parametrize("solver", ["L-BFGS-B", "trust-ncg"])
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_fit_equals_in_memory_fit(client, classification, regression, kind, solver):
+def test_fit_equals_in_memory_fit(
+    client, classification, regression, kind, solver, quiet_fit
+):
     X, y = classification if kind == "classifier" else regression
     Estimator = BackpropClassifier if kind == "classifier" else BackpropRegressor
     params = {"hidden_layer_sizes": (5,), "alpha": 1.0, "random_state": 0}
     if solver == "trust-ncg":
         params["max_iter"] = 15  # each iteration makes several H·v round trips
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        ref = Estimator(solver=solver, **params).fit(X, y)
-        est = Estimator(solver=solver, **params).fit(*_dask_arrays(X, y))
+    ref = quiet_fit(Estimator(solver=solver, **params), X, y)
+    est = quiet_fit(Estimator(solver=solver, **params), *_dask_arrays(X, y))
     assert _rel(pack(est.thetas_), pack(ref.thetas_)) <= 1e-8
     assert est.n_iter_ == ref.n_iter_
     assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
@@ -162,6 +164,7 @@ def test_fit_equals_in_memory_fit(client, classification, regression, kind, solv
 
 
 @requires_dask
+@pytest.mark.slow
 @pytest.mark.usefixtures("_same_row_chunks")
 def test_sample_weight_as_dask_array(client, classification):
     X, y = classification
@@ -185,20 +188,20 @@ def _fits_with_workspaces():
 
 
 @requires_dask
-def test_float32_and_string_labels(client, classification):
+@pytest.mark.slow
+def test_float32_and_string_labels(client, classification, quiet_fit):
     X, y = classification
     labels = np.array(["ant", "bee", "cat"])[y]
     Xd, yd = _dask_arrays(X.astype(np.float32), labels)
     est = BackpropClassifier(hidden_layer_sizes=(4,), alpha=1.0, max_iter=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        est.fit(Xd, yd)
+    quiet_fit(est, Xd, yd)
     assert est.thetas_[0].dtype == np.float32
     assert_array_equal(est.classes_, ["ant", "bee", "cat"])
     assert set(np.unique(est.predict(Xd).compute())) <= {"ant", "bee", "cat"}
 
 
 @requires_dask
+@pytest.mark.slow
 @pytest.mark.usefixtures("_same_row_chunks")
 def test_fit_survives_losing_a_worker(client, classification):
     # The blocks the lost worker held are recomputed elsewhere by dask and the
@@ -227,6 +230,7 @@ def test_fit_survives_losing_a_worker(client, classification):
 
 
 @requires_dask
+@pytest.mark.slow
 def test_predictions_are_dask_arrays(client, classification, regression):
     X, y = classification
     clf = BackpropClassifier(hidden_layer_sizes=(5,), alpha=1.0, random_state=0)
@@ -257,6 +261,7 @@ def test_predictions_are_dask_arrays(client, classification, regression):
 
 
 @requires_dask
+@pytest.mark.slow
 def test_grid_search_with_the_dask_joblib_backend(client, classification):
     X, y = classification
     search = GridSearchCV(
@@ -280,6 +285,7 @@ def test_grid_search_with_the_dask_joblib_backend(client, classification):
 
 
 @requires_dask
+@pytest.mark.slow
 def test_refusals(client, classification):
     X, y = classification
     Xd, yd = _dask_arrays(X, y)
@@ -326,7 +332,7 @@ class _FakeDaskArray:
     shape = (3, 2)
 
 
-def test_dask_input_without_the_extra_names_it(monkeypatch):
+def test_dask_input_without_the_extra_names_it(monkeypatch, quiet_fit):
     for name in ("dask", "dask.array", "distributed"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
     X = _FakeDaskArray()
@@ -336,8 +342,6 @@ def test_dask_input_without_the_extra_names_it(monkeypatch):
     with pytest.raises(ImportError, match=extra):
         BackpropClassifier().fit(X, [0, 1, 0])
     reg = BackpropRegressor(hidden_layer_sizes=(2,), max_iter=5, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(np.arange(6.0).reshape(3, 2), [0.0, 1.0, 2.0])
+    quiet_fit(reg, np.arange(6.0).reshape(3, 2), [0.0, 1.0, 2.0])
     with pytest.raises(ImportError, match=extra):
         reg.predict(X)

@@ -5,7 +5,6 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.special import expit
 from sklearn.datasets import make_regression
-from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
@@ -112,11 +111,6 @@ def test_weights_zero_drop_rows_and_two_duplicate_them():
     keep = np.r_[np.arange(10, 40), np.arange(10, 15)]
     by_rows = BackpropRegressor(**params).fit(X[keep], y[keep])
     assert_allclose(weighted.predict(X), by_rows.predict(X), rtol=1e-5, atol=1e-6)
-
-
-def test_predict_before_fit():
-    with pytest.raises(NotFittedError):
-        BackpropRegressor().predict([[1.0]])
 
 
 def test_regressor_has_no_partial_fit():

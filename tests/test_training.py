@@ -1,62 +1,37 @@
-"""Second-order solvers, early stopping, callbacks and interrupts."""
+"""Fitting: solvers, early stopping, callbacks, interrupts, warnings, determinism."""
 
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
-from sklearn.preprocessing import StandardScaler
 
 import sklearn_backprop._training as training
 from sklearn_backprop import BackpropClassifier, BackpropRegressor, Progress
 from sklearn_backprop.network import forward
 
-ALL_SOLVERS = [
-    "L-BFGS-B",
-    "CG",
-    "BFGS",
-    "Newton-CG",
-    "TNC",
-    "trust-ncg",
-    "trust-krylov",
-]
 
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
-
-
-@pytest.mark.parametrize("solver", ["Newton-CG", "trust-ncg", "trust-krylov"])
-def test_hessp_solvers_use_curvature_and_learn_digits(digits, solver):
+def test_hessp_solvers_use_curvature_and_learn_digits(digits, hessp_solver, quiet_fit):
     X, y = digits
     clf = BackpropClassifier(
-        hidden_layer_sizes=(10,), alpha=1.0, solver=solver, max_iter=15, random_state=0
+        hidden_layer_sizes=(10,),
+        alpha=1.0,
+        solver=hessp_solver,
+        max_iter=15,
+        random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    quiet_fit(clf, X, y)
     assert clf.optimize_result_.nhev > 0  # Hessian-vector products were used
     assert clf.score(X, y) > 0.9
 
 
-@pytest.mark.parametrize(
-    "solver, expected",
-    [("Newton-CG", "exact"), ("trust-ncg", "exact"), ("trust-krylov", "exact")],
-)
-def test_auto_curvature_per_solver(solver, expected):
-    assert BackpropClassifier(solver=solver)._curvature() == expected
-    gauss_newton = BackpropClassifier(solver=solver, curvature="gauss-newton")
+def test_auto_curvature_per_solver(hessp_solver):
+    assert BackpropClassifier(solver=hessp_solver)._curvature() == "exact"
+    gauss_newton = BackpropClassifier(solver=hessp_solver, curvature="gauss-newton")
     assert gauss_newton._curvature() == "gauss-newton"
 
 
@@ -76,15 +51,7 @@ def test_explicit_curvature_reaches_the_objective(iris, monkeypatch):
     assert seen and set(seen) == {"gauss-newton"}
 
 
-@pytest.mark.parametrize("solver", ["dogleg", "trust-exact"])
-def test_full_hessian_solvers_are_refused(iris, solver):
-    X, y = iris
-    with pytest.raises(ValueError, match="full Hessian"):
-        BackpropClassifier(solver=solver).fit(X, y)
-
-
-@pytest.mark.parametrize("solver", ALL_SOLVERS)
-def test_early_stopping_keeps_best_weights_for_every_solver(digits, solver):
+def test_early_stopping_keeps_best_weights_for_every_solver(digits, solver, quiet_fit):
     X, y = digits
     clf = BackpropClassifier(
         hidden_layer_sizes=(8,),
@@ -96,9 +63,7 @@ def test_early_stopping_keeps_best_weights_for_every_solver(digits, solver):
         max_iter=300,
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    quiet_fit(clf, X, y)
     scores = clf.validation_scores_
     assert len(scores) == clf.n_iter_ == len(clf.loss_curve_)
     assert clf.best_validation_score_ == max(scores)
@@ -142,7 +107,6 @@ def test_without_early_stopping_no_validation_scores(iris):
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
 
 
-@pytest.mark.parametrize("solver", ALL_SOLVERS)
 def test_callback_receives_progress_and_can_stop(iris, solver):
     X, y = iris
     seen = []
@@ -206,8 +170,7 @@ def test_keyboard_interrupt_inside_an_evaluation_keeps_last_iterate(iris, monkey
         assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("solver", ALL_SOLVERS)
-def test_warm_start_continues_for_every_solver(iris, solver):
+def test_warm_start_continues_for_every_solver(iris, solver, quiet_fit):
     X, y = iris
     # TNC counts function evaluations: give it enough for a few iterations.
     clf = BackpropClassifier(
@@ -217,11 +180,8 @@ def test_warm_start_continues_for_every_solver(iris, solver):
         warm_start=True,
         random_state=0,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
-        first = clf.loss_
-        clf.fit(X, y)
+    first = quiet_fit(clf, X, y).loss_
+    quiet_fit(clf, X, y)
     assert clf.loss_ <= first
     assert clf.loss_curve_[0] <= first
 
@@ -240,3 +200,61 @@ def test_trust_region_reaches_lbfgs_loss(iris):
     lbfgs = BackpropClassifier(tol=1e-8, **params).fit(X, y)
     trust = BackpropClassifier(solver="trust-krylov", tol=1e-6, **params).fit(X, y)
     assert_allclose(trust.loss_, lbfgs.loss_, rtol=1e-4)
+
+
+def _interrupt_on_the_second_iteration(progress):
+    if progress.iteration == 2:
+        raise KeyboardInterrupt  # what Ctrl-C does mid-fit
+
+
+@pytest.mark.parametrize(
+    "params, category",
+    [
+        ({"max_iter": 2}, ConvergenceWarning),
+        ({"callback": _interrupt_on_the_second_iteration}, UserWarning),
+    ],
+    ids=["convergence", "interrupt"],
+)
+def test_fit_warnings_point_at_the_callers_line(small_data, params, category):
+    X, y = small_data
+    with pytest.warns(category) as record:
+        BackpropClassifier(hidden_layer_sizes=(3,), **params).fit(X, y)
+    assert [w.filename for w in record] == [__file__]
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    cls=st.sampled_from([BackpropClassifier, BackpropRegressor]),
+    hidden=st.lists(st.integers(1, 4), max_size=2),
+    data_seed=st.integers(0, 2**32 - 1),
+    random_state=st.integers(0, 1000),
+    data=st.data(),
+)
+def test_property_fit_is_deterministic_for_a_fixed_random_state(
+    activation_names,
+    solver_names,
+    quiet_fit,
+    cls,
+    hidden,
+    data_seed,
+    random_state,
+    data,
+):
+    activation = data.draw(st.sampled_from(activation_names), label="activation")
+    solver = data.draw(st.sampled_from(solver_names), label="solver")
+    rng = np.random.default_rng(data_seed)
+    X = rng.normal(size=(20, 3))
+    y = np.arange(20) % 2 if cls is BackpropClassifier else rng.normal(size=20)
+    params = {
+        "hidden_layer_sizes": tuple(hidden),
+        "activation": activation,
+        "solver": solver,
+        "max_iter": 10,
+        "random_state": random_state,
+    }
+    first = quiet_fit(cls(**params), X, y)
+    second = quiet_fit(cls(**params), X, y)
+    for a, b in zip(first.thetas_, second.thetas_, strict=True):
+        assert_array_equal(a, b)
+    assert first.loss_curve_ == second.loss_curve_
+    assert_array_equal(first.predict(X), second.predict(X))
