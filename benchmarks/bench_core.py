@@ -74,8 +74,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 
 from sklearn_backprop import BackpropClassifier
+from sklearn_backprop._blocks import chunk_rows
 from sklearn_backprop._threads import evaluation_threads
-from sklearn_backprop.network import _cache_chunk_size, n_params, unpack
+from sklearn_backprop.network import n_params, unpack
 
 DTYPES = (np.float64, np.float32)
 LINEAR_ROWS = (10_000, 20_000, 40_000, 80_000)  # target 6, with problem (c)
@@ -101,7 +102,7 @@ def _jax_version() -> str:
 
 def our_chunk_rows(problem: Problem, X) -> int:
     """The rows per chunk cost_grad picks for this problem (its private rule)."""
-    return _cache_chunk_size(X.shape[0], problem.layer_sizes, X.dtype)
+    return chunk_rows(X.shape[0], problem.layer_sizes, X.dtype)
 
 
 def jax_eval(problem: Problem, X, Y, theta):
@@ -345,7 +346,8 @@ def bench_problem(problem: Problem, args, notes: list[str]) -> list[list[str]]:
         ours, floor = med["ours"], med["floor"]
         notes.append(
             f"chunks ({problem.key}) {name}: {chunk_rows} rows per chunk, "
-            f"{evaluation_threads()} evaluation thread(s); the same GEMMs over "
+            f"{evaluation_threads(-(-problem.X.shape[0] // chunk_rows))} evaluation "
+            "thread(s); the same GEMMs over "
             f"those chunks take {1e3 * med['chunk floor']:.3f} ms "
             f"({med['chunk floor'] / floor:.2f} x the floor); ours over them: "
             f"{ours / med['chunk floor']:.2f}"

@@ -6,8 +6,8 @@ each) and in memory, on the same data, network and θ:
 
 * **time per evaluation**: the median wall time of one J + gradient
   evaluation, as ``scipy.optimize.minimize`` makes them during a fit (the
-  estimator's own objective objects, ``_Objective`` in memory and
-  ``_DaskObjective`` on the cluster);
+  estimator's one objective type over its in-memory row blocks and
+  over the cluster's blocks);
 * **round-trip overhead**: the same on tiny data (as many blocks, n_classes
   rows each, so the same network and θ, next to no arithmetic): what
   scattering θ, running the block tasks and the tree sum and fetching the
@@ -45,8 +45,10 @@ from _timing import machine_header, median_time
 from threadpoolctl import threadpool_limits
 
 from sklearn_backprop import BackpropClassifier
-from sklearn_backprop._dask import fit_objective
-from sklearn_backprop._training import _Objective
+from sklearn_backprop._blocks import InMemoryBlocks
+from sklearn_backprop._data import fit_data
+from sklearn_backprop._objective import Objective
+from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop.network import n_params
 
 
@@ -65,20 +67,12 @@ def in_memory_ms(X, y, hidden, theta, repeats, threads):
     """Median ms of one evaluation of the in-memory objective."""
     Y = np.eye(y.max() + 1)[y]
     layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
-    objective = _Objective(
-        X,
-        Y,
-        layer_sizes,
-        "exact",
-        alpha=1e-4,
-        activation="logistic",
-        output_activation="softmax",
-        loss="log_loss",
-        sample_weight=None,
-    )
-    with threadpool_limits(threads):
-        objective(theta)  # warm-up: workspace allocation
-        return 1e3 * median_time(lambda: objective(theta), repeats)
+    spec = NetworkSpec.make(layer_sizes, "logistic", "softmax", "log_loss", X.dtype)
+    with threadpool_limits(threads):  # the thread policy reads BLAS's threads
+        objective = Objective(InMemoryBlocks(X, Y, None, spec), 1e-4, "exact")
+        with objective.source.fit_context():  # as a fit runs it
+            objective(theta)  # warm-up: workspace allocation
+            return 1e3 * median_time(lambda: objective(theta), repeats)
 
 
 def _count_tcp_writes():
@@ -125,10 +119,9 @@ def on_cluster(client, X, y, hidden, n_blocks, theta, repeats):
         # The in-memory X goes to the cluster inside the graph, once; real
         # data would be read by the workers (da.from_zarr, ...).
         warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-        objective, layer_sizes, _ = fit_objective(
-            _estimator(hidden), Xd, yd, None, list(hidden)
-        )
-    assert len(objective.blocks) == n_blocks
+        data = fit_data(Xd, yd, None, _estimator(hidden)._fit_request(list(hidden)))
+        objective = Objective(data.source, 1e-4, "exact")
+    assert len(data.source.blocks) == n_blocks
     rng = np.random.default_rng(1)
     thetas = [theta + 1e-6 * rng.standard_normal(theta.size) for _ in range(repeats)]
     for t in thetas[:5]:  # warm-up: imports, blocks of Y moving next to X's

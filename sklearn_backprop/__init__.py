@@ -13,7 +13,7 @@ propagation whose notation follows Andrew Ng's Machine Learning course
 
 from sklearn_backprop._classifier import BackpropClassifier
 from sklearn_backprop._regressor import BackpropRegressor
-from sklearn_backprop._training import Progress
+from sklearn_backprop._solvers import Progress
 
 __version__ = "0.1.0"
 __all__ = ["BackpropClassifier", "BackpropRegressor", "Progress", "__version__"]

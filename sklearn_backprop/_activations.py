@@ -1,10 +1,13 @@
-"""Activation functions g and their derivatives, as tables keyed by public name.
+"""Hidden-unit activations g: one record per activation, keyed by public name.
 
-Every function works in place on a 2-D float array, so that forward and backward
-propagation need no temporaries. Derivatives are written in terms of the
-activation's *output* a = g(z), as in the seed: g'(z) = a (1 - a) for the
-logistic unit.
+Each :class:`Activation` holds g itself, the δ update, g'(z) and g''(z), every
+derivative written in terms of the activation's *output* a = g(z) as in the
+notes: g'(z) = a (1 - a) for the logistic unit. The in-place functions work on
+2-D float arrays, so that forward and backward propagation need no temporaries.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -93,7 +96,7 @@ def inplace_identity(Z: NDArray) -> None:
 
 
 def inplace_logistic_delta(A: NDArray, back: NDArray) -> None:
-    """δ = back ⊙ a (1 - a), the seed's g'(z) for the logistic unit.
+    """δ = back ⊙ a (1 - a), the notes' g'(z) for the logistic unit.
 
     Parameters
     ----------
@@ -182,34 +185,87 @@ def inplace_identity_delta(A: NDArray, back: NDArray) -> None:
     np.copyto(A, back)
 
 
-ACTIVATIONS = {
-    "logistic": inplace_logistic,
-    "tanh": inplace_tanh,
-    "relu": inplace_relu,
-    "identity": inplace_identity,
-}
-
-DELTAS = {
-    "logistic": inplace_logistic_delta,
-    "tanh": inplace_tanh_delta,
-    "relu": inplace_relu_delta,
-    "identity": inplace_identity_delta,
-}
+def _logistic_slope(A: NDArray) -> NDArray:
+    return A * (1 - A)
 
 
-# g'(z) in terms of the output a = g(z), and g''(z) in terms of a and g'(z),
-# for Hessian-vector products (the R-operator needs g'' where the gradient
-# needs only g').
-FIRST_DERIVATIVES = {
-    "logistic": lambda a: a * (1 - a),
-    "tanh": lambda a: 1 - a * a,
-    "relu": lambda a: (a > 0).astype(a.dtype),
-    "identity": lambda a: np.ones_like(a),
-}
+def _tanh_slope(A: NDArray) -> NDArray:
+    return 1 - A * A
 
-SECOND_DERIVATIVES = {
-    "logistic": lambda a, slope: slope * (1 - 2 * a),
-    "tanh": lambda a, slope: -2 * a * slope,
-    "relu": lambda a, slope: np.zeros_like(a),
-    "identity": lambda a, slope: np.zeros_like(a),
+
+def _relu_slope(A: NDArray) -> NDArray:
+    return (A > 0).astype(A.dtype)
+
+
+def _identity_slope(A: NDArray) -> NDArray:
+    return np.ones_like(A)
+
+
+def _logistic_second(A: NDArray, slope: NDArray) -> NDArray:
+    return slope * (1 - 2 * A)
+
+
+def _tanh_second(A: NDArray, slope: NDArray) -> NDArray:
+    return -2 * A * slope
+
+
+def _zero_second(A: NDArray, slope: NDArray) -> NDArray:
+    return np.zeros_like(A)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Everything propagation needs to know about one hidden activation g.
+
+    Attributes
+    ----------
+    name : str
+        The public name (the estimators' ``activation`` parameter).
+    forward : callable
+        ``forward(Z)`` overwrites pre-activations z with a = g(z).
+    delta : callable
+        ``delta(A, back)`` overwrites a with δ = back ⊙ g'(z), the notes'
+        δ^(l) = (Θ^(l))ᵀ δ^(l+1) ⊙ g'(z^(l)); ``back`` may be used as scratch.
+    slope : callable
+        ``slope(A)`` returns g'(z) from a, as a new array.
+    second : callable
+        ``second(A, slope)`` returns g''(z) from a and g'(z): the R-operator
+        needs it where the gradient needs only g'.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = ACTIVATIONS["logistic"]
+    >>> A = np.array([[0.5]])
+    >>> g.slope(A), g.second(A, g.slope(A))
+    (array([[0.25]]), array([[0.]]))
+    """
+
+    name: str
+    forward: Callable[[NDArray], None]
+    delta: Callable[[NDArray, NDArray], None]
+    slope: Callable[[NDArray], NDArray]
+    second: Callable[[NDArray, NDArray], NDArray]
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        Activation(
+            "logistic",
+            inplace_logistic,
+            inplace_logistic_delta,
+            _logistic_slope,
+            _logistic_second,
+        ),
+        Activation("tanh", inplace_tanh, inplace_tanh_delta, _tanh_slope, _tanh_second),
+        Activation("relu", inplace_relu, inplace_relu_delta, _relu_slope, _zero_second),
+        Activation(
+            "identity",
+            inplace_identity,
+            inplace_identity_delta,
+            _identity_slope,
+            _zero_second,
+        ),
+    )
 }

@@ -7,49 +7,23 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
-from sklearn_backprop._dask import fit_objective, is_dask_collection
+from sklearn_backprop._data import FitRequest, fit_data, is_dask_collection
 from sklearn_backprop._guards import (
     add_version,
     check_fit_memory,
     check_version,
     restore_on_error,
 )
-from sklearn_backprop._training import (
-    AUTO_CURVATURE,
-    FULL_HESSIAN_SOLVERS,
-    NO_GRADIENT_SOLVERS,
-    TOL_OPTIONS,
-    _Monitor,
-    _Objective,
-    minimize_network,
-)
-from sklearn_backprop.network import forward, pack, unpack
-
-
-def _check_sample_weight(sample_weight, n_samples: int, dtype) -> np.ndarray | None:
-    """Validate sample weights: 1-D, finite, non-negative, not all zero."""
-    if sample_weight is None:
-        return None
-    sample_weight = check_array(
-        sample_weight, ensure_2d=False, dtype=dtype, input_name="sample_weight"
-    )
-    if sample_weight.shape != (n_samples,):
-        raise ValueError(
-            f"sample_weight.shape == {sample_weight.shape}, expected ({n_samples},)!"
-        )
-    if np.any(sample_weight < 0):
-        raise ValueError("Negative values in data passed to sample_weight.")
-    if not np.any(sample_weight > 0):
-        raise ValueError(
-            "sample_weight must contain at least one positive value; all are zero."
-        )
-    return sample_weight
+from sklearn_backprop._kernel import forward
+from sklearn_backprop._objective import Objective
+from sklearn_backprop._solvers import SOLVERS, _Monitor, minimize_network
+from sklearn_backprop._spec import NetworkSpec
+from sklearn_backprop.network import pack
 
 
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
@@ -67,8 +41,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "solver": [
-            StrOptions(set(TOL_OPTIONS)),
-            Hidden(StrOptions(NO_GRADIENT_SOLVERS | FULL_HESSIAN_SOLVERS)),
+            StrOptions({name for name, s in SOLVERS.items() if not s.refused}),
+            Hidden(StrOptions({name for name, s in SOLVERS.items() if s.refused})),
         ],
         "curvature": [StrOptions({"auto", "exact", "gauss-newton"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -141,10 +115,6 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _validation_score(self, y_true, y_pred, sample_weight) -> float:
         """The score early stopping watches (higher is better)."""
 
-    def _class_sample_weight(self, y) -> np.ndarray | None:
-        """Per-sample weights implied by class weights; None if there are none."""
-        return None
-
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
@@ -159,34 +129,28 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _curvature(self) -> str:
         """The curvature Hessian-vector products use: the parameter, or its auto."""
         if self.curvature == "auto":
-            return AUTO_CURVATURE.get(self.solver, "exact")
+            return SOLVERS[self.solver].curvature
         return self.curvature
 
-    def _validation_split(self, y) -> tuple[np.ndarray, np.ndarray]:
-        """Row indices of the training and validation parts (early stopping)."""
-        stratify = y if is_classifier(self) and y.ndim == 1 else None
-        return train_test_split(
-            np.arange(y.shape[0]),
-            test_size=self.validation_fraction,
-            random_state=check_random_state(self.random_state),
-            stratify=stratify,
-        )
+    def _fit_request(self, hidden: list[int]) -> FitRequest:
+        """What the training data of a fit need from this estimator."""
 
-    def _solver_call_options(self) -> dict:
-        """Map max_iter, max_fun and tol onto the solver's own options."""
-        options = {TOL_OPTIONS[self.solver]: self.tol}
-        if self.solver == "Newton-CG":
-            # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
-            options["xtol"] = max(self.tol, np.finfo(np.float64).tiny)
-        if self.solver == "TNC":
-            # TNC only counts function evaluations.
-            options["maxfun"] = min(self.max_iter, self.max_fun)
-        else:
-            options["maxiter"] = self.max_iter
-        if self.solver == "L-BFGS-B":
-            options["maxfun"] = self.max_fun
-        options.update(self.solver_options or {})
-        return options
+        def check_memory(layer_sizes, n_rows, dtype):
+            check_fit_memory(self, layer_sizes, n_rows, dtype)
+
+        return FitRequest(
+            estimator_name=type(self).__name__,
+            hidden=hidden,
+            activation=self.activation,
+            loss=self._loss,
+            classifier=is_classifier(self),
+            encode=self._encode_targets,
+            class_weight=getattr(self, "class_weight", None),
+            check_memory=check_memory,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            random_state=self.random_state,
+        )
 
     def _initial_theta(self, layer_sizes: list[int]) -> np.ndarray:
         """θ to start from: the previous fit's (warm start) or uniform in [-ε, ε]."""
@@ -243,41 +207,44 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`, which undoes its changes if it raises."""
-        if self.solver in NO_GRADIENT_SOLVERS:
-            raise ValueError(
-                f"solver={self.solver!r} does not use the gradient that "
-                "backpropagation computes; choose one of "
-                f"{sorted(TOL_OPTIONS)}."
-            )
-        if self.solver in FULL_HESSIAN_SOLVERS:
-            raise ValueError(
-                f"solver={self.solver!r} needs the full Hessian matrix, which is "
-                "never formed; use 'trust-ncg' or 'trust-krylov', which take "
-                "exact Hessian-vector products instead."
-            )
+        solver = SOLVERS[self.solver]
+        if solver.refused:
+            raise ValueError(f"solver={self.solver!r} {solver.refused}")
         hidden = self._hidden_sizes()
-        if is_dask_collection(X):  # map-reduce over a dask cluster's blocks
-            objective, layer_sizes, dtype = fit_objective(
-                self, X, y, sample_weight, hidden
+        if not is_dask_collection(X):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=["csr", "csc"],
+                multi_output=True,
+                y_numeric=self._loss == "squared_error",
+                dtype=(np.float64, np.float32),
             )
-            validation = None
-        else:
-            objective, layer_sizes, validation, dtype = self._in_memory_objective(
-                X, y, sample_weight, hidden
-            )
-        theta0 = self._initial_theta(layer_sizes)
+        data = fit_data(X, y, sample_weight, self._fit_request(hidden))
+        if is_dask_collection(X):  # what validate_data(reset=True) does
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            self.n_features_in_ = data.n_features
+        # Decoding predictions (for the validation score) needs these now.
+        for name, value in data.target_attrs.items():
+            setattr(self, name, value)
+        self.out_activation_ = data.spec.loss.output
+        spec = data.spec
+        objective = Objective(data.source, self.alpha, self._curvature())
+        theta0 = self._initial_theta(list(spec.layer_sizes))
         monitor = _Monitor(
             objective,
             theta0,
             verbose=bool(self.verbose),
             callback=self.callback,
-            validation=validation,
+            validation=self._validation(spec, data.validation),
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
         )
-        result = minimize_network(
-            objective, theta0, monitor, self.solver, self._solver_call_options()
-        )
+        options = solver.options(self.max_iter, self.max_fun, self.tol)
+        options.update(self.solver_options or {})
+        result = minimize_network(objective, theta0, monitor, solver, options)
         if not result.success and result.status != -1:  # -1: interrupted, warned
             warnings.warn(
                 f"{self.solver} stopped after {result.nit} iterations without "
@@ -290,9 +257,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if monitor.best_x is not None:  # early stopping: restore the best iterate
             theta, loss = monitor.best_x, objective.at(monitor.best_x)[0]
 
-        self.thetas_ = unpack(theta.astype(dtype), layer_sizes)
-        self.n_layers_ = len(layer_sizes)
-        self.n_outputs_ = layer_sizes[-1]
+        self.thetas_ = spec.unpack(np.asarray(theta, dtype=spec.dtype).copy())
+        self.n_layers_ = spec.n_layers
+        self.n_outputs_ = spec.layer_sizes[-1]
         self.loss_ = float(loss)
         self.loss_curve_ = monitor.losses
         self.validation_scores_ = monitor.scores if self.early_stopping else None
@@ -303,68 +270,18 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.optimize_result_ = result
         return self
 
-    def _in_memory_objective(self, X, y, sample_weight, hidden):
-        """Validate in-memory data; the objective, layer sizes, validation, dtype.
+    def _validation(self, spec: NetworkSpec, validation):
+        """θ -> the score early stopping watches, or None without early stopping."""
+        if validation is None:
+            return None
+        X_val, y_val, w_val = validation
 
-        Sets the target-derived fitted attributes, which decoding predictions
-        for the validation score needs.
-        """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=self._loss == "squared_error",
-            dtype=(np.float64, np.float32),
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        sample_weight = _check_sample_weight(sample_weight, X.shape[0], X.dtype)
-        class_weight = self._class_sample_weight(y)
-        if class_weight is not None:
-            class_weight = class_weight.astype(X.dtype)
-            if sample_weight is not None:
-                class_weight *= sample_weight
-            sample_weight = _check_sample_weight(class_weight, X.shape[0], X.dtype)
-        Y, out_activation, target_attrs = self._encode_targets(y, X.dtype)
-        layer_sizes = [X.shape[1], *hidden, Y.shape[1]]
-        check_fit_memory(self, layer_sizes, X.shape[0], X.dtype)
-        # Decoding predictions (for the validation score) needs these now.
-        for name, value in target_attrs.items():
-            setattr(self, name, value)
-        self.out_activation_ = out_activation
+        def score(theta):
+            thetas = spec.unpack(theta.astype(spec.dtype))
+            Z = forward(thetas, X_val, spec.activation, None)[-1]
+            return self._validation_score(y_val, self._decode(Z), w_val)
 
-        validation = None
-        if self.early_stopping:
-            train, val = self._validation_split(y)
-            X_val, y_val = X[val], y[val]
-            w_val = None if sample_weight is None else sample_weight[val]
-            X, Y = X[train], Y[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
-
-            def validation(theta):
-                thetas = unpack(theta.astype(X_val.dtype), layer_sizes)
-                Z = forward(
-                    thetas,
-                    X_val,
-                    activation=self.activation,
-                    output_activation="identity",
-                )[-1]
-                return self._validation_score(y_val, self._decode(Z), w_val)
-
-        objective = _Objective(
-            X,
-            Y,
-            layer_sizes,
-            self._curvature(),
-            alpha=self.alpha,
-            activation=self.activation,
-            output_activation=out_activation,
-            loss=self._loss,
-            sample_weight=sample_weight,
-        )
-        return objective, layer_sizes, validation, X.dtype
+        return score
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -408,9 +325,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             dtype=(np.float64, np.float32),
             reset=False,
         )
-        return forward(
-            self.thetas_, X, activation=self.activation, output_activation="identity"
-        )[-1]
+        return forward(self.thetas_, X, ACTIVATIONS[self.activation], None)[-1]
 
     def __getstate__(self):
         return add_version(super().__getstate__())

@@ -1,16 +1,17 @@
 """BackpropClassifier: the notes' network as a scikit-learn classifier."""
 
+import warnings
+
 import numpy as np
 from scipy.special import log_expit, logsumexp
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from sklearn_backprop._base import BaseBackprop
-from sklearn_backprop._dask import blockwise
+from sklearn_backprop._data import blockwise
 
 
 def _open_unit_interval(P: np.ndarray) -> np.ndarray:
@@ -221,21 +222,36 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             callback=callback,
         )
 
-    def _class_sample_weight(self, y):
-        if self.class_weight is None:
-            return None
-        return compute_sample_weight(self.class_weight, y)
-
     def _encode_targets(self, y, dtype):
-        check_classification_targets(y)
-        target_type = type_of_target(y)
-        if target_type == "multiclass-multioutput":
-            raise ValueError(
-                "BackpropClassifier does not support multiclass-multioutput "
-                "targets; y must be binary, multiclass or a multilabel "
-                "indicator matrix."
-            )
-        binarizer = LabelBinarizer().fit(y)
+        # type_of_target once: scikit-learn's check_classification_targets and
+        # LabelBinarizer's fit and transform would each ask again, which was
+        # more than half of a small fit's time.
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass", "multilabel-indicator"):
+            if target_type == "multiclass-multioutput":
+                raise ValueError(
+                    "BackpropClassifier does not support multiclass-multioutput "
+                    "targets; y must be binary, multiclass or a multilabel "
+                    "indicator matrix."
+                )
+            check_classification_targets(y)  # raises scikit-learn's own error
+        if target_type == "multilabel-indicator":
+            binarizer = LabelBinarizer().fit(y)
+            Y = binarizer.transform(y)
+        else:
+            classes, inverse = np.unique(y, return_inverse=True)
+            n = len(y)
+            if target_type == "multiclass" and n > 20 and len(classes) > round(n / 2):
+                warnings.warn(  # as check_classification_targets warns
+                    "The number of unique classes is greater than 50% of the "
+                    "number of samples. `y` could represent a regression "
+                    "problem, not a classification problem.",
+                    UserWarning,
+                    stacklevel=7,
+                )
+            binarizer = LabelBinarizer().fit(classes)  # the same as on y
+            table = np.eye(len(classes)) if len(classes) > 2 else [[0], [1]]
+            Y = np.asarray(table)[inverse.reshape(-1)]
         if binarizer.classes_.shape[0] < 2:
             (only,) = binarizer.classes_.tolist()
             raise ValueError(
@@ -251,7 +267,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 "warm_start=True needs the same classes as the previous fit: "
                 f"{self.classes_} before, {binarizer.classes_} now."
             )
-        Y = binarizer.transform(y).astype(dtype)
+        Y = Y.astype(dtype)
         out_activation = self.output_activation
         if out_activation == "auto":
             out_activation = "softmax" if target_type == "multiclass" else "logistic"

@@ -8,45 +8,48 @@ those blocks, the way Spark MLlib's MultilayerPerceptronClassifier trains:
 1. θ is scattered to every worker once (``Client.scatter(broadcast=True)``);
    the tasks refer to it by key, it is not embedded in each of them;
 2. each block's unscaled sums (J_sum, Δ, W) are computed where the block
-   lives, by :func:`~sklearn_backprop.network.cost_grad_sum`;
+   lives, by the same in-memory reduction a fit on one machine uses
+   (:class:`~sklearn_backprop._blocks.InMemoryBlocks`);
 3. the triples are added up in a tree of fixed shape (``SPLIT_EVERY`` parts
    per node, in block order, so that a fit is reproducible whichever worker
    holds which block);
-4. the α penalty and the 1/W scaling are applied once, on the client, by
-   :func:`~sklearn_backprop.network.regularize`.
+4. the α penalty and the 1/W scaling are applied once, on the client, by the
+   one :class:`~sklearn_backprop._objective.Objective` every backend shares.
 
 Only θ and one gradient-sized vector per block cross the network, whatever
-the number of rows. Hessian-vector products are computed the same way with
-:func:`~sklearn_backprop.network.hessp_sum`. :func:`scipy.optimize.minimize`
-and the per-iteration monitor run unchanged on the client.
+the number of rows. Hessian-vector products are computed the same way.
+:func:`scipy.optimize.minimize` and the per-iteration monitor run unchanged
+on the client. This module depends on the shared core; nothing in the core
+or the estimators imports it (``sklearn_backprop._data`` does, lazily, for
+dask input).
 
 Predictions on a dask array are dask arrays, computed block by block with
 ``map_blocks``. dask is imported only when a dask collection is passed;
 without the extra installed, that raises an ImportError naming it.
 """
 
+import contextlib
 import functools
 import importlib
 import math
 import threading
 import time
 import uuid
-import warnings
 import weakref
 
 import numpy as np
-from sklearn.base import is_classifier
-from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_backprop._guards import check_fit_memory
-from sklearn_backprop.network import (
-    Workspace,
-    cost_grad_sum,
-    hessp_sum,
-    regularize,
+from sklearn_backprop._blocks import InMemoryBlocks
+from sklearn_backprop._data import (
+    FitData,
+    FitRequest,
+    check_weight_summary,
+    class_weights,
+    is_dask_collection,
+    warn_column_vector,
 )
+from sklearn_backprop._spec import NetworkSpec
 
 EXTRA = 'pip install "sklearn-backprop[dask]"'
 # Parts added by one task of the tree sum: ceil(log_8(n_blocks)) levels.
@@ -57,30 +60,6 @@ LOST_WORKER_CHECK = 2.0
 # and the seconds after which one is given up.
 SCATTER_ATTEMPTS = 5
 SCATTER_TIMEOUT = 10.0
-
-
-def is_dask_collection(obj) -> bool:
-    """Whether ``obj`` is a dask collection, decided without importing dask.
-
-    Parameters
-    ----------
-    obj : object
-        Anything passed as X, y or sample_weight.
-
-    Returns
-    -------
-    is_dask : bool
-        True for the collections of ``dask`` (arrays, dataframes, bags) and of
-        the older ``dask_expr`` package.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> is_dask_collection(np.zeros(3))
-    False
-    """
-    module = getattr(type(obj), "__module__", None) or ""
-    return module.partition(".")[0] in {"dask", "dask_expr"}
 
 
 def _import(name: str):
@@ -126,7 +105,7 @@ def _known_rows(a, name: str) -> None:
         )
 
 
-def _check_X(da, X, estimator):
+def _check_X(da, X, estimator_name: str):
     """X as a 2-D float dask array with one block along the features."""
     X = _as_array(da, X, "X")
     if X.ndim != 2:
@@ -143,7 +122,7 @@ def _check_X(da, X, estimator):
         if size < 1:
             raise ValueError(
                 f"Found array with 0 {what} (shape={X.shape}) while a minimum of "
-                f"1 is required by {type(estimator).__name__}."
+                f"1 is required by {estimator_name}."
             )
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     return X.astype(dtype).rechunk({1: -1})
@@ -164,12 +143,8 @@ def _aligned(da, a, X, name: str):
             f"[{n}, {a.shape[0] if a.ndim else 'a scalar'}]"
         )
     if a.ndim == 2 and a.shape[1] == 1 and name == "y":
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected. Please "
-            "change the shape of y to (n_samples, ), for example using ravel().",
-            DataConversionWarning,
-            stacklevel=6,  # _aligned, fit_objective, _fit, fit, its wrapper, caller
-        )
+        # _aligned, dask_fit_data, fit_data, _fit, fit, its wrapper, the caller
+        warn_column_vector(stacklevel=8)
         a = a[:, 0]
     return a.rechunk((X.chunks[0], *((s,) for s in a.shape[1:])))
 
@@ -179,35 +154,38 @@ def _lookup(labels, classes, table):
     return table[np.searchsorted(classes, labels)]
 
 
-# Worker side: the scratch space of each fit, per thread, while its blocks live.
-_WORKSPACES: dict[str, dict[int, Workspace]] = {}
+# Worker side: each fit's row-block sources, per block and thread, while its
+# blocks live.
+_SOURCES: dict[str, dict[tuple[int, int], InMemoryBlocks]] = {}
 
 
 class _Block:
     """One row block's X, Y and weights on a worker, and the fit they are for.
 
-    Its tasks reuse one :class:`~sklearn_backprop.network.Workspace` per
-    thread and fit (allocating it anew for every block and evaluation costs
-    about 15 % of an evaluation); the workspaces of a fit are dropped when its
-    blocks are.
+    Its tasks reuse one :class:`~sklearn_backprop._blocks.InMemoryBlocks` per
+    thread and fit (building it, and its workspace, anew for every block and
+    evaluation costs about 15 % of an evaluation); the sources of a fit are
+    dropped when its blocks are.
     """
 
-    __slots__ = ("X", "Y", "w", "fit", "__weakref__")
+    __slots__ = ("X", "Y", "w", "spec", "fit", "__weakref__")
 
-    def __init__(self, X, Y, w, fit: str):
-        self.X, self.Y, self.w, self.fit = X, Y, w, fit
-        weakref.finalize(self, _WORKSPACES.pop, fit, None)
+    def __init__(self, X, Y, w, spec: NetworkSpec, fit: str):
+        self.X, self.Y, self.w, self.spec, self.fit = X, Y, w, spec, fit
+        weakref.finalize(self, _SOURCES.pop, fit, None)
 
     def __reduce__(self):  # a copy on another worker gets its own finalizer
-        return _Block, (self.X, self.Y, self.w, self.fit)
+        return _Block, (self.X, self.Y, self.w, self.spec, self.fit)
 
-    def workspace(self) -> Workspace:
-        """This thread's scratch space for this fit."""
-        per_thread = _WORKSPACES.setdefault(self.fit, {})
-        thread = threading.get_ident()
-        if thread not in per_thread:
-            per_thread[thread] = Workspace()
-        return per_thread[thread]
+    def source(self) -> InMemoryBlocks:
+        """This thread's in-memory source over this block's rows."""
+        per_fit = _SOURCES.setdefault(self.fit, {})
+        key = (id(self), threading.get_ident())
+        if key not in per_fit:
+            per_fit[key] = InMemoryBlocks(
+                self.X, self.Y, self.w, self.spec, n_threads=1
+            )
+        return per_fit[key]
 
 
 def _placement(client, distributed, X) -> list[str]:
@@ -238,7 +216,7 @@ def _placement(client, distributed, X) -> list[str]:
     return placement
 
 
-def _packed_blocks(client, dask, distributed, X, Y, w) -> list:
+def _packed_blocks(client, dask, distributed, X, Y, w, spec) -> list:
     """Futures of the :class:`_Block` of each row block, in block order.
 
     Each block is one piece of data on one worker, the workers holding equal
@@ -254,50 +232,41 @@ def _packed_blocks(client, dask, distributed, X, Y, w) -> list:
     placement = _placement(client, distributed, X)
     for address, block in zip(placement, zip(*parts, strict=True), strict=True):
         with dask.annotate(workers=[address], allow_other_workers=True):
-            packed.append(pack(*block, fit))
+            packed.append(pack(*block, spec, fit))
     return client.compute(packed)
 
 
-def fit_objective(estimator, X, y, sample_weight, hidden: list[int]):
-    """Persist the data on the cluster and build the objective a fit minimises.
-
-    Sets the target-derived fitted attributes (``classes_``, ...),
-    ``n_features_in_`` and ``out_activation_`` on the estimator, as the
-    in-memory path does before training.
+def dask_fit_data(X, y, sample_weight, request: FitRequest) -> FitData:
+    """Persist the data on the cluster; the fit's data over a :class:`DaskBlocks`.
 
     Parameters
     ----------
-    estimator : BaseBackprop
-        The estimator being fitted.
     X : dask array of shape (n_samples, n_features)
         Training data; float32 is trained in float32, others in float64.
     y : dask array or array-like of shape (n_samples,) or (n_samples, n_outputs)
         Targets; a classifier takes 1-D labels.
     sample_weight : dask array or array-like of shape (n_samples,) or None
         Non-negative weights.
-    hidden : list of int
-        Hidden layer sizes.
+    request : FitRequest
+        What the estimator needs.
 
     Returns
     -------
-    objective : _DaskObjective
-        J, gradient and H·v by map-reduce over the persisted blocks.
-    layer_sizes : list of int
-        ``[S_1, ..., S_L]``.
-    dtype : numpy dtype
-        The computation's dtype.
+    data : FitData
+        The source (map-reduce over the persisted blocks), the network, and
+        the target-derived values for the estimator's fitted attributes.
     """
     da = _import("dask.array")
     dask = _import("dask")
     distributed = _import("distributed")
-    if estimator.early_stopping:
+    if request.early_stopping:
         raise ValueError(
             "early_stopping=True is not supported with dask input (it would "
             "need a held-out split of the distributed data and a prediction "
             "pass per iteration). Fit without it, or watch your own validation "
             "set with callback=..."
         )
-    X = _check_X(da, X, estimator)
+    X = _check_X(da, X, request.estimator_name)
     dtype = X.dtype
     y = _aligned(da, y, X, "y")
     w = None
@@ -309,8 +278,7 @@ def fit_objective(estimator, X, y, sample_weight, hidden: list[int]):
             )
         w = w.astype(dtype)
     client = _client()
-    classifier = is_classifier(estimator)
-    if classifier:
+    if request.classifier:
         if y.ndim != 1:
             raise ValueError(
                 "With dask input, BackpropClassifier takes 1-D class labels; "
@@ -324,9 +292,9 @@ def fit_objective(estimator, X, y, sample_weight, hidden: list[int]):
             y = y.astype(np.float64)
         elif y.dtype.kind not in "biuf":
             raise ValueError(f"y must hold numbers for a regressor, got {y.dtype}.")
+        # The regressor's encoding needs only y's shape: ask it with one row.
+        _, out_activation, attrs = request.encode(np.zeros((1, *y.shape[1:])), dtype)
         targets = y.astype(dtype).reshape(y.shape[0], -1).rechunk({1: -1})
-        attrs = {"_y_ndim": y.ndim}
-        out_activation = estimator.output_activation
 
     # The one pass over the data: persist the blocks on the workers, then
     # check them and find the classes from there.
@@ -338,23 +306,18 @@ def fit_objective(estimator, X, y, sample_weight, hidden: list[int]):
     if w is not None:
         checks["w_finite"] = da.isfinite(w).all()
         checks["w_min"], checks["w_max"] = w.min(), w.max()
-    if classifier:
+    if request.classifier:
         checks["classes"] = da.unique(targets, return_counts=True)
     (found,) = dask.compute(checks)
-    for key, what in (("X", "X"), ("y", "y"), ("w_finite", "sample_weight")):
+    for key, what in (("X", "X"), ("y", "y")):
         if not found.get(key, True):
             raise ValueError(f"Input {what} contains NaN or infinity.")
     if w is not None:
-        if found["w_min"] < 0:
-            raise ValueError("Negative values in data passed to sample_weight.")
-        if not found["w_max"] > 0:
-            raise ValueError(
-                "sample_weight must contain at least one positive value; all are zero."
-            )
+        check_weight_summary(found["w_finite"], found["w_min"], found["w_max"])
 
-    if classifier:
+    if request.classifier:
         classes, counts = found["classes"]
-        table, out_activation, attrs = estimator._encode_targets(classes, dtype)
+        table, out_activation, attrs = request.encode(classes, dtype)
         labels = targets
         targets = labels.map_blocks(
             _lookup,
@@ -365,54 +328,24 @@ def fit_objective(estimator, X, y, sample_weight, hidden: list[int]):
             chunks=(labels.chunks[0], (table.shape[1],)),
             meta=np.empty((0, 0), dtype),
         )
-        if getattr(estimator, "class_weight", None) is not None:
-            per_class = _class_weights(estimator.class_weight, classes, counts)
+        if request.class_weight is not None:
+            per_class = class_weights(request.class_weight, classes, counts)
             weights = labels.map_blocks(
                 _lookup, classes, per_class.astype(dtype), dtype=dtype
             )
             w = weights if w is None else weights * w
-            if not (w > 0).any().compute():
-                raise ValueError(
-                    "sample_weight must contain at least one positive value; all "
-                    "are zero."
-                )
+            check_weight_summary(True, 0.0, float(w.max().compute()))
         targets, *rest = client.persist([targets, *([w] if w is not None else [])])
         w = rest[0] if rest else None
         del labels
 
-    layer_sizes = [X.shape[1], *hidden, targets.shape[1]]
-    check_fit_memory(estimator, layer_sizes, max(X.chunks[0]), dtype)
-    if hasattr(estimator, "feature_names_in_"):  # what validate_data(reset=True) does
-        del estimator.feature_names_in_
-    estimator.n_features_in_ = X.shape[1]
-    for name, value in attrs.items():
-        setattr(estimator, name, value)
-    estimator.out_activation_ = out_activation
-    objective = _DaskObjective(
-        client,
-        _packed_blocks(client, dask, distributed, X, targets, w),
-        layer_sizes,
-        estimator._curvature(),
-        dtype,
-        alpha=estimator.alpha,
-        activation=estimator.activation,
-        output_activation=out_activation,
-        loss=estimator._loss,
+    layer_sizes = [X.shape[1], *request.hidden, targets.shape[1]]
+    request.check_memory(layer_sizes, max(X.chunks[0]), dtype)
+    spec = NetworkSpec.make(
+        layer_sizes, request.activation, out_activation, request.loss, dtype
     )
-    return objective, layer_sizes, dtype
-
-
-def _class_weights(class_weight, classes, counts) -> np.ndarray:
-    """Weight of each class, as compute_sample_weight gives it, from the counts."""
-    if isinstance(class_weight, str):  # "balanced": n / (n_classes × count)
-        counts = counts.astype(np.float64)
-        return counts.sum() / (len(classes) * counts)
-    if isinstance(class_weight, dict):
-        return compute_class_weight(class_weight, classes=classes, y=classes)
-    raise ValueError(
-        "class_weight as a list of dicts is for multilabel y, which needs "
-        "in-memory (numpy) input."
-    )
+    blocks = _packed_blocks(client, dask, distributed, X, targets, w, spec)
+    return FitData(DaskBlocks(client, blocks, spec), spec, X.shape[1], attrs)
 
 
 # --------------------------------------------------------------------------
@@ -420,33 +353,16 @@ def _class_weights(class_weight, classes, counts) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def _block_cost_grad(block, theta, *, layer_sizes, params):
-    """(Σ w_i loss_i, Δ, W) over one block: cost_grad_sum, no α, no 1/W."""
+def _cost_grad_task(block, theta):
+    """(Σ w_i loss_i, Δ, W) over one block: no α, no 1/W."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return cost_grad_sum(
-            theta,
-            block.X,
-            block.Y,
-            layer_sizes,
-            sample_weight=block.w,
-            workspace=block.workspace(),
-            **params,
-        )
+        J_sum, grad, W = block.source().cost_grad_sum(theta)
+    return J_sum, grad.copy(), W  # the source reuses nothing it returns
 
 
-def _block_hessp(block, theta, v, *, layer_sizes, params, curvature):
-    """(R{Δ}, W) over one block: hessp_sum, no α, no 1/W."""
-    return hessp_sum(
-        theta,
-        v,
-        block.X,
-        block.Y,
-        layer_sizes,
-        sample_weight=block.w,
-        curvature=curvature,
-        workspace=block.workspace(),
-        **params,
-    )
+def _hessp_task(block, theta, v, curvature):
+    """(R{Δ}, W) over one block: no α, no 1/W."""
+    return block.source().hessp_sum(theta, v, curvature)
 
 
 def _add(*parts):
@@ -458,13 +374,14 @@ def _add(*parts):
     return tuple(total)
 
 
-class _DaskObjective:
-    """J(θ), its gradient and H·v by map-reduce over blocks held by workers.
+class DaskBlocks:
+    """Row blocks held by a dask cluster's workers: sums by map-reduce.
 
-    The same interface as :class:`~sklearn_backprop._training._Objective`
-    (``__call__``, ``hessp``, ``at``, ``last``), so that ``minimize_network``
-    and the monitor run unchanged. Holds the futures of the persisted blocks:
-    the data stay on the workers for as long as the objective lives.
+    The same interface as :class:`~sklearn_backprop._blocks.InMemoryBlocks`
+    (``cost_grad_sum``, ``hessp_sum``, ``fit_context``), so that the one
+    :class:`~sklearn_backprop._objective.Objective` and the solver driver run
+    unchanged. Holds the futures of the persisted blocks: the data stay on
+    the workers for as long as the source lives.
 
     Each block's task is pinned to the worker holding the block. Left free,
     the scheduler's work stealing and its active memory manager take turns at
@@ -473,31 +390,29 @@ class _DaskObjective:
     elsewhere by dask and the evaluation is made again where they now are.
     """
 
-    def __init__(
-        self, client, blocks, layer_sizes, curvature, dtype, *, alpha, **params
-    ):
-        self.client, self.blocks = client, blocks
-        self.layer_sizes, self.curvature = layer_sizes, curvature
-        self.dtype, self.alpha = np.dtype(dtype), alpha
-        self.last: tuple[np.ndarray, float, np.ndarray] | None = None
-        self.n_evaluations = self.n_hessp = 0
+    def __init__(self, client, blocks, spec: NetworkSpec):
+        self.client, self.blocks, self.spec = client, blocks, spec
         self._scattered: tuple[np.ndarray, object] | None = None
         self._dask = _import("dask")
         self._delayed = functools.partial(self._dask.delayed, pure=False)
         self._holders: list[str] | None = None
-        self._cost_task = functools.partial(
-            _block_cost_grad, layer_sizes=tuple(layer_sizes), params=params
-        )
-        self._hessp_task = functools.partial(
-            _block_hessp,
-            layer_sizes=tuple(layer_sizes),
-            params=params,
-            curvature=curvature,
-        )
+
+    def fit_context(self):
+        """The cluster's workers run their own threads: nothing to hold here."""
+        return contextlib.nullcontext()
+
+    def cost_grad_sum(self, theta: np.ndarray, out=None):
+        """(Σ w_i loss_i, Δ, W) over all blocks (``out`` is not used)."""
+        return self._map_reduce(_cost_grad_task, self._scatter(theta))
+
+    def hessp_sum(self, theta: np.ndarray, v: np.ndarray, curvature: str):
+        """(R{Δ}, W) over all blocks."""
+        v_future = self._broadcast(np.ascontiguousarray(v, dtype=self.spec.dtype))
+        return self._map_reduce(_hessp_task, self._scatter(theta), v_future, curvature)
 
     def _scatter(self, theta: np.ndarray):
         """θ on every worker; the last one scattered is reused (H·v at one θ)."""
-        theta = np.ascontiguousarray(theta, dtype=self.dtype)
+        theta = np.ascontiguousarray(theta, dtype=self.spec.dtype)
         if self._scattered is None or not np.array_equal(self._scattered[0], theta):
             self._scattered = (theta.copy(), self._broadcast(theta))
         return self._scattered[1]
@@ -554,32 +469,6 @@ class _DaskObjective:
             self._holders = [min(who_has[f.key]) for f in self.blocks]
         return self._holders
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        J_sum, grad, W = self._map_reduce(self._cost_task, self._scatter(theta))
-        with np.errstate(over="ignore", invalid="ignore"):
-            J, grad = regularize(
-                theta, J_sum, grad, W, self.layer_sizes, alpha=self.alpha
-            )
-        if not np.isfinite(J):
-            J = np.inf
-        grad = grad.astype(np.float64)
-        self.last = (np.array(theta, dtype=np.float64), J, grad)
-        self.n_evaluations += 1
-        return J, grad
-
-    def hessp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        v_future = self._broadcast(np.ascontiguousarray(v, dtype=self.dtype))
-        Hv, W = self._map_reduce(self._hessp_task, self._scatter(theta), v_future)
-        self.n_hessp += 1
-        Hv = regularize(v, 0.0, Hv, W, self.layer_sizes, alpha=self.alpha)[1]
-        return Hv.astype(np.float64)
-
-    def at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """(J, grad) at ``theta``, reusing the last evaluation when it matches."""
-        if self.last is None or not np.array_equal(self.last[0], theta):
-            self(theta)
-        return self.last[1], self.last[2]
-
 
 # --------------------------------------------------------------------------
 # Prediction
@@ -594,7 +483,7 @@ def _predict_block(block, estimator, method: str):
     return getattr(estimator, method)(block)
 
 
-def _predict_blocks(estimator, method: str, X):
+def predict_blocks(estimator, method: str, X):
     """``estimator.method`` mapped over the row blocks of a dask array X."""
     da = _import("dask.array")
     check_is_fitted(estimator)
@@ -624,30 +513,3 @@ def _predict_blocks(estimator, method: str, X):
         meta=probe[:0],
         **layout,
     )
-
-
-def blockwise(method):
-    """Decorate a prediction method so that a dask X gives a dask array.
-
-    On a dask array the method is mapped over the row blocks
-    (``map_blocks``) and nothing is computed; any other input goes to the
-    method itself.
-
-    Parameters
-    ----------
-    method : callable
-        ``method(self, X)`` of an estimator.
-
-    Returns
-    -------
-    wrapper : callable
-        The method, with dask arrays mapped block-wise.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, X):
-        if is_dask_collection(X):
-            return _predict_blocks(self, method.__name__, X)
-        return method(self, X)
-
-    return wrapper

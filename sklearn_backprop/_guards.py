@@ -19,8 +19,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
-from sklearn_backprop._training import AUTO_CURVATURE
-from sklearn_backprop.network import _default_chunk_size, n_params
+from sklearn_backprop._blocks import working_memory_rows
+from sklearn_backprop._solvers import SOLVERS
+from sklearn_backprop._spec import n_params
 
 # Vectors the size of θ alive at once during a fit, each counted at 8 bytes a
 # parameter (scipy works in float64 whatever the data's dtype). Ours: the
@@ -32,12 +33,9 @@ from sklearn_backprop.network import _default_chunk_size, n_params
 # ScalarFunction keeps (about 29, the most of the vector-only solvers).
 # Rounded up to 40.
 THETA_COPIES = 40
-# Solvers that also keep an n_params × n_params float64 matrix (BFGS's inverse
-# Hessian approximation).
-DENSE_MATRIX_SOLVERS = {"BFGS"}
 # Per row and unit of the row chunk: cost_grad's workspace holds a^(l) of
 # every layer plus as much again of back-propagation scratch (2); a
-# Hessian-vector product (the solvers in AUTO_CURVATURE) also keeps R{z},
+# Hessian-vector product (the solvers that take one) also keeps R{z},
 # R{a}, δ, R{δ} and their back-propagated products (8).
 ACTIVATION_COPIES = 2
 HESSP_ACTIVATION_COPIES = 8
@@ -149,11 +147,12 @@ def fit_memory(layer_sizes: Sequence[int], n_samples: int, dtype, solver: str) -
     """
     layer_sizes = [int(s) for s in layer_sizes]
     p = n_params(layer_sizes)
+    record = SOLVERS[solver]
     need = 8 * p * THETA_COPIES
-    if solver in DENSE_MATRIX_SOLVERS:
+    if record.dense_matrix:
         need += 8 * p * p
-    copies = HESSP_ACTIVATION_COPIES if solver in AUTO_CURVATURE else ACTIVATION_COPIES
-    rows = _default_chunk_size(max(int(n_samples), 1), layer_sizes, dtype)
+    copies = HESSP_ACTIVATION_COPIES if record.takes_hessp else ACTIVATION_COPIES
+    rows = working_memory_rows(max(int(n_samples), 1), layer_sizes, dtype)
     need += np.dtype(dtype).itemsize * rows * sum(layer_sizes[1:]) * copies
     return need
 

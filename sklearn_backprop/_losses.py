@@ -1,12 +1,18 @@
-"""Output units and losses: the output layer's activation, loss and δ^(L).
+"""Output units and losses: one record per (output activation, loss) pair.
 
-``OUTPUT_ACTIVATIONS`` maps an output-activation name to an in-place function
-used for prediction. ``LOSSES`` maps an (output activation, loss) pair to a
-function that, given the output layer's pre-activations z^(L), writes each
-row's loss and the seed's δ^(L) = ∂loss/∂z^(L) (for cross-entropy with
-logistic or softmax units, δ^(L) = a^(L) - y). Losses are computed from z^(L)
-directly (log-sigmoid, log-sum-exp), so log(0) is never reached.
+A :class:`Loss` knows the output layer's activation (used for prediction), the
+per-row loss with the notes' δ^(L) = ∂loss/∂z^(L) (for cross-entropy with
+logistic or softmax units, δ^(L) = a^(L) - y), and the loss's curvature in
+z^(L), which Hessian-vector products need. Losses are computed from z^(L)
+directly (log-sigmoid, log-sum-exp), so log(0) is never reached. Sample
+weights are folded into the targets once per row block (:meth:`Loss.targets`),
+so that an evaluation returns Σ_i w_i loss_i and the weighted δ^(L) without a
+separate pass.
 """
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,70 +77,78 @@ def inplace_identity(Z: NDArray) -> None:
     """
 
 
-def _scratch(Z: NDArray, scratch: NDArray | None, vec: NDArray | None):
-    """Scratch of Z's shape and one row vector: the workspace's, or new ones."""
-    if scratch is None:
-        scratch = np.empty_like(Z)
-    if vec is None:
-        vec = np.empty(Z.shape[0], Z.dtype)
-    return scratch, vec
+class Targets(NamedTuple):
+    """One row block's targets, with the sample weights folded in.
+
+    Attributes
+    ----------
+    Y : ndarray of shape (n_samples, K)
+        The targets.
+    w : ndarray of shape (n_samples,) or None
+        Sample weights; None means all ones.
+    WY : ndarray of shape (n_samples, K)
+        w_i y_i (``Y`` itself without weights).
+    ws : ndarray of shape (n_samples,) or None
+        w_i s_i with s_i = Σ_k y_ik, for softmax units; else None.
+    ones : ndarray of shape (K,)
+        A vector of ones, for row sums as matrix products.
+    """
+
+    Y: NDArray
+    w: NDArray | None
+    WY: NDArray
+    ws: NDArray | None
+    ones: NDArray
 
 
-def logistic_log_loss(
-    Z: NDArray,
-    Y: NDArray,
-    row_loss: NDArray,
-    scratch: NDArray | None = None,
-    vec: NDArray | None = None,
-) -> None:
-    """Cross-entropy of K logistic units, summed over units (the seed's network).
+def _weighted_sum(S: NDArray, w: NDArray | None) -> float:
+    """Σ_i w_i Σ_k S_ik."""
+    return float(S.sum() if w is None else (w @ S).sum())
 
-    loss = Σ_k max(z_k, 0) - y_k z_k + log(1 + e^{-|z_k|}), which equals
+
+def logistic_log_loss(Z: NDArray, T: Targets, S: NDArray, v: NDArray) -> float:
+    """Cross-entropy of K logistic units, summed over units (the notes' network).
+
+    loss = Σ_k log(1 + e^{z_k}) - y_k z_k, which equals
     -Σ_k [y_k log a_k + (1 - y_k) log(1 - a_k)] and never takes log(0);
     δ^(L) = a - y.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, K)
-        Pre-activations z^(L); overwritten with δ^(L).
-    Y : ndarray of shape (n_samples, K)
-        Targets in [0, 1].
-    row_loss : ndarray of shape (n_samples,)
-        Receives each row's loss.
-    scratch : ndarray of shape (n_samples, K), default=None
-        Work space (allocated if None).
-    vec : ndarray of shape (n_samples,), default=None
-        Work space (allocated if None).
+        Pre-activations z^(L); overwritten with the weighted δ^(L).
+    T : Targets
+        The block's targets and weights (:meth:`Loss.targets`).
+    S : ndarray of shape (n_samples, K)
+        Scratch space.
+    v : ndarray of shape (n_samples,)
+        Scratch space.
+
+    Returns
+    -------
+    loss : float
+        Σ_i w_i loss_i.
 
     Examples
     --------
     >>> import numpy as np
-    >>> Z, Y, loss = np.array([[0.0]]), np.array([[1.0]]), np.empty(1)
-    >>> logistic_log_loss(Z, Y, loss)
-    >>> loss.round(4), Z
-    (array([0.6931]), array([[-0.5]]))
+    >>> loss = LOSSES["logistic", "log_loss"]
+    >>> Z = np.array([[0.0]])
+    >>> J = logistic_log_loss(Z, loss.targets(np.array([[1.0]])), np.empty((1, 1)),
+    ...                       np.empty(1))
+    >>> round(J, 4), Z
+    (0.6931, array([[-0.5]]))
     """
-    T, v = _scratch(Z, scratch, vec)
-    np.einsum("ij,ij->i", Y, Z, out=row_loss)
-    np.negative(row_loss, out=row_loss)
-    np.maximum(Z, 0, out=T)
-    row_loss += np.add.reduce(T, axis=1, out=v)
-    np.abs(Z, out=T)
-    np.negative(T, out=T)
-    np.exp(T, out=T)  # e^{-|z|} in (0, 1]: no overflow
-    np.log1p(T, out=T)
-    row_loss += np.add.reduce(T, axis=1, out=v)
+    np.logaddexp(0, Z, out=S)  # log(1 + e^z) = max(z, 0) + log1p(e^{-|z|})
+    J = _weighted_sum(S, T.w) - float(np.vdot(T.WY, Z))
     expit(Z, out=Z)
-    Z -= Y
+    if T.w is not None:
+        Z *= T.w[:, None]
+    Z -= T.WY
+    return J
 
 
-def softmax_log_loss(
-    Z: NDArray,
-    Y: NDArray,
-    row_loss: NDArray,
-    scratch: NDArray | None = None,
-    vec: NDArray | None = None,
-) -> None:
+def softmax_log_loss(Z: NDArray, T: Targets, S: NDArray, v: NDArray) -> float:
     """Categorical cross-entropy of softmax units, via log-sum-exp.
 
     loss = s · logsumexp(z) - y · z with s = Σ_k y_k (1 for one-hot rows);
@@ -143,46 +157,62 @@ def softmax_log_loss(
     Parameters
     ----------
     Z : ndarray of shape (n_samples, K)
-        Pre-activations z^(L); overwritten with δ^(L).
-    Y : ndarray of shape (n_samples, K)
-        Non-negative targets, usually one-hot.
-    row_loss : ndarray of shape (n_samples,)
-        Receives each row's loss.
-    scratch : ndarray of shape (n_samples, K), default=None
-        Work space (allocated if None).
-    vec : ndarray of shape (n_samples,), default=None
-        Work space (allocated if None).
+        Pre-activations z^(L); overwritten with the weighted δ^(L).
+    T : Targets
+        The block's targets and weights (:meth:`Loss.targets`).
+    S : ndarray of shape (n_samples, K)
+        Scratch space (two row vectors are kept in it when K > 1).
+    v : ndarray of shape (n_samples,)
+        Scratch space.
+
+    Returns
+    -------
+    loss : float
+        Σ_i w_i loss_i.
 
     Examples
     --------
     >>> import numpy as np
-    >>> Z, Y, loss = np.array([[0.0, 0.0]]), np.array([[1.0, 0.0]]), np.empty(1)
-    >>> softmax_log_loss(Z, Y, loss)
-    >>> loss.round(4), Z
-    (array([0.6931]), array([[-0.5,  0.5]]))
+    >>> loss = LOSSES["softmax", "log_loss"]
+    >>> Z = np.array([[0.0, 0.0]])
+    >>> J = softmax_log_loss(Z, loss.targets(np.array([[1.0, 0.0]])),
+    ...                      np.empty((1, 2)), np.empty(1))
+    >>> round(J, 4), Z
+    (0.6931, array([[-0.5,  0.5]]))
     """
-    T, v = _scratch(Z, scratch, vec)
-    ones = np.ones(Z.shape[1], Z.dtype)
-    # Row sums as products with a vector of ones (BLAS) and the row maximum
-    # column by column: numpy's reductions along a short last axis cost
-    # several times more on the (rows, classes) arrays of an output layer.
-    _row_max(Z, out=v)
-    Z -= v[:, None]
-    np.multiply(Y, Z, out=T)
-    np.matmul(T, ones, out=row_loss)  # y · z, with z shifted
-    s = np.matmul(Y, ones, out=v)
-    np.exp(Z, out=Z)
-    if Z.shape[1] > 1:  # T has room for two row vectors
-        total, scale = T.reshape(-1)[: len(v)], T.reshape(-1)[len(v) : 2 * len(v)]
+    n = len(v)
+    # Shift each row so that exp(z) neither overflows nor underflows for the
+    # row's largest entry. When all of z lies within _SAFE_SPREAD, one shift
+    # by the overall maximum does (two flat reductions, fast); otherwise the
+    # row maximum, column by column: numpy's reductions along a short last
+    # axis cost several times more on an output layer's (rows, classes).
+    # Row sums are products with a vector of ones (BLAS) for the same reason.
+    top = Z.max() if Z.size else 0.0
+    if top - (Z.min() if Z.size else 0.0) <= _SAFE_SPREAD[Z.dtype.char]:
+        Z -= top
     else:
-        total, scale = T[:, 0], np.empty_like(v)
-    np.matmul(Z, ones, out=total)
-    np.divide(s, total, out=scale)
-    Z *= scale[:, None]  # s · softmax(z)
-    Z -= Y
+        _row_max(Z, out=v)
+        Z -= v[:, None]
+    J = -float(np.vdot(T.WY, Z))  # Σ_i w_i y_i · (z_i - shift_i)
+    np.exp(Z, out=Z)
+    if Z.shape[1] > 1:  # S has room for the two row vectors
+        total, scale = S.reshape(-1)[:n], S.reshape(-1)[n : 2 * n]
+    else:
+        total, scale = S[:, 0], np.empty_like(v)
+    np.matmul(Z, T.ones, out=total)
+    np.divide(T.ws, total, out=scale)
+    Z *= scale[:, None]  # w s · softmax(z)
+    Z -= T.WY
     np.log(total, out=total)
-    total *= s
-    np.subtract(total, row_loss, out=row_loss)
+    return J + float(T.ws @ total)
+
+
+# How far below the shift an entry of z may lie for exp to stay a normal
+# number: 90 % of -log(tiny), 637 in float64 and 78 in float32.
+_SAFE_SPREAD = {
+    np.dtype(t).char: -0.9 * float(np.log(np.finfo(t).tiny))
+    for t in (np.float32, np.float64)
+}
 
 
 def _row_max(Z: NDArray, out: NDArray) -> NDArray:
@@ -195,92 +225,92 @@ def _row_max(Z: NDArray, out: NDArray) -> NDArray:
     return out
 
 
-def identity_squared_error(
-    Z: NDArray,
-    Y: NDArray,
-    row_loss: NDArray,
-    scratch: NDArray | None = None,
-    vec: NDArray | None = None,
-) -> None:
+def identity_squared_error(Z: NDArray, T: Targets, S: NDArray, v: NDArray) -> float:
     """Half squared error of identity units: loss = ½‖z - y‖², δ^(L) = z - y.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, K)
-        Pre-activations z^(L) (the predictions); overwritten with δ^(L).
-    Y : ndarray of shape (n_samples, K)
-        Real targets.
-    row_loss : ndarray of shape (n_samples,)
-        Receives each row's loss.
-    scratch, vec : None
-        Unused; accepted like the other losses'.
+        Pre-activations z^(L) (the predictions); overwritten with the weighted
+        δ^(L).
+    T : Targets
+        The block's targets and weights (:meth:`Loss.targets`).
+    S : ndarray of shape (n_samples, K)
+        Scratch space.
+    v : ndarray of shape (n_samples,)
+        Unused.
+
+    Returns
+    -------
+    loss : float
+        Σ_i w_i loss_i.
 
     Examples
     --------
     >>> import numpy as np
-    >>> Z, Y, loss = np.array([[3.0]]), np.array([[1.0]]), np.empty(1)
-    >>> identity_squared_error(Z, Y, loss)
-    >>> loss, Z
-    (array([2.]), array([[2.]]))
+    >>> loss = LOSSES["identity", "squared_error"]
+    >>> Z = np.array([[3.0]])
+    >>> J = identity_squared_error(Z, loss.targets(np.array([[1.0]])),
+    ...                            np.empty((1, 1)), np.empty(1))
+    >>> J, Z
+    (2.0, array([[2.]]))
     """
-    Z -= Y
-    np.einsum("ij,ij->i", Z, Z, out=row_loss)
-    row_loss *= 0.5
+    Z -= T.Y
+    if T.w is None:
+        return 0.5 * float(np.vdot(Z, Z))
+    np.multiply(Z, T.w[:, None], out=S)
+    J = 0.5 * float(np.vdot(S, Z))
+    np.copyto(Z, S)
+    return J
 
 
-def logistic_squared_error(
-    Z: NDArray,
-    Y: NDArray,
-    row_loss: NDArray,
-    scratch: NDArray | None = None,
-    vec: NDArray | None = None,
-) -> None:
-    """Half squared error of logistic units, the seed's J = ½(ŷ - y)².
+def logistic_squared_error(Z: NDArray, T: Targets, S: NDArray, v: NDArray) -> float:
+    """Half squared error of logistic units, the notes' J = ½(ŷ - y)².
 
     δ^(L) = (a - y) a (1 - a).
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, K)
-        Pre-activations z^(L); overwritten with δ^(L).
-    Y : ndarray of shape (n_samples, K)
-        Targets.
-    row_loss : ndarray of shape (n_samples,)
-        Receives each row's loss.
-    scratch : ndarray of shape (n_samples, K), default=None
-        Work space (allocated if None).
-    vec : None
-        Unused.
+        Pre-activations z^(L); overwritten with the weighted δ^(L).
+    T : Targets
+        The block's targets and weights (:meth:`Loss.targets`).
+    S : ndarray of shape (n_samples, K)
+        Scratch space.
+    v : ndarray of shape (n_samples,)
+        Scratch space.
+
+    Returns
+    -------
+    loss : float
+        Σ_i w_i loss_i.
 
     Examples
     --------
     >>> import numpy as np
-    >>> Z, Y, loss = np.array([[0.0]]), np.array([[1.0]]), np.empty(1)
-    >>> logistic_squared_error(Z, Y, loss)
-    >>> loss, Z
-    (array([0.125]), array([[-0.125]]))
+    >>> loss = LOSSES["logistic", "squared_error"]
+    >>> Z = np.array([[0.0]])
+    >>> J = logistic_squared_error(Z, loss.targets(np.array([[1.0]])),
+    ...                            np.empty((1, 1)), np.empty(1))
+    >>> J, Z
+    (0.125, array([[-0.125]]))
     """
-    R, _ = _scratch(Z, scratch, row_loss)
     expit(Z, out=Z)
-    np.subtract(Z, Y, out=R)
-    np.einsum("ij,ij->i", R, R, out=row_loss)
-    row_loss *= 0.5
-    R *= Z
+    np.subtract(Z, T.Y, out=S)
+    np.einsum("ij,ij->i", S, S, out=v)
+    J = 0.5 * float(v.sum() if T.w is None else v @ T.w)
+    S *= Z
     np.subtract(1, Z, out=Z)
-    Z *= R
+    Z *= S
+    if T.w is not None:
+        Z *= T.w[:, None]
+    return J
 
 
 OUTPUT_ACTIVATIONS = {
     "logistic": inplace_sigmoid,
     "softmax": inplace_softmax,
     "identity": inplace_identity,
-}
-
-LOSSES = {
-    ("logistic", "log_loss"): logistic_log_loss,
-    ("softmax", "log_loss"): softmax_log_loss,
-    ("identity", "squared_error"): identity_squared_error,
-    ("logistic", "squared_error"): logistic_squared_error,
 }
 
 
@@ -312,14 +342,84 @@ def _logistic_squared_error_rop(Z, Y, RZ, delta, gauss_newton):
     return (slope * slope + (a - Y) * slope * (1 - 2 * a)) * RZ
 
 
-# R{δ^(L)} = (∂²loss/∂z²) R{z^(L)} per sample, keyed like LOSSES; each gets
-# z^(L), the targets, R{z^(L)} and the unweighted δ^(L) LOSSES computed. With
-# ``gauss_newton`` the loss's curvature is taken in the output units' own
-# variables (Schraudolph 2002); for the matching pairs (logistic/softmax with
-# log_loss, identity with squared_error) that is the exact curvature.
-LOSS_CURVATURES = {
-    ("logistic", "log_loss"): _logistic_log_loss_rop,
-    ("softmax", "log_loss"): _softmax_log_loss_rop,
-    ("identity", "squared_error"): _identity_squared_error_rop,
-    ("logistic", "squared_error"): _logistic_squared_error_rop,
+@dataclass(frozen=True)
+class Loss:
+    """One output activation with its loss: value, δ^(L) and curvature.
+
+    Attributes
+    ----------
+    output : str
+        The output units' activation (``output_activation``).
+    name : str
+        The loss (``loss``).
+    value_delta : callable
+        ``value_delta(Z, targets, scratch, vec) -> Σ_i w_i loss_i``; overwrites
+        z^(L) with the weighted δ^(L).
+    curvature : callable
+        ``curvature(Z, Y, RZ, delta, gauss_newton)``: R{δ^(L)} =
+        (∂²loss/∂z²) R{z^(L)} per row, given z^(L), the targets, R{z^(L)} and
+        the unweighted δ^(L). With ``gauss_newton`` the loss's curvature is
+        taken in the output units' own variables (Schraudolph 2002); for the
+        matching pairs (logistic/softmax with log_loss, identity with
+        squared_error) that is the exact curvature.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = LOSSES["softmax", "log_loss"]
+    >>> P = np.array([[0.0, 0.0]])
+    >>> loss.activate(P)
+    >>> P
+    array([[0.5, 0.5]])
+    """
+
+    output: str
+    name: str
+    value_delta: Callable[[NDArray, Targets, NDArray, NDArray], float]
+    curvature: Callable[..., NDArray]
+
+    @property
+    def activate(self) -> Callable[[NDArray], None]:
+        """The output activation, in place (for predictions)."""
+        return OUTPUT_ACTIVATIONS[self.output]
+
+    def targets(self, Y: NDArray, w: NDArray | None = None) -> Targets:
+        """The block's :class:`Targets`: Y with the weights w folded in."""
+        ones = np.ones(Y.shape[1], Y.dtype)
+        WY = Y if w is None else Y * w[:, None]
+        ws = None
+        if self.output == "softmax":
+            ws = Y @ ones if w is None else w * (Y @ ones)
+        return Targets(Y, w, WY, ws, ones)
+
+    def update(self, T: Targets) -> None:
+        """Derive ``T``'s weighted targets again, in place, from its Y and w."""
+        if T.w is not None:
+            np.multiply(T.Y, T.w[:, None], out=T.WY)
+        if T.ws is not None:
+            # Not a BLAS call: outside the evaluation's threads, it would wake
+            # BLAS's own threads, which then spin on the cores they need.
+            np.einsum("ij->i", T.Y, out=T.ws)
+            if T.w is not None:
+                np.multiply(T.ws, T.w, out=T.ws)
+
+
+LOSSES: dict[tuple[str, str], Loss] = {
+    (loss.output, loss.name): loss
+    for loss in (
+        Loss("logistic", "log_loss", logistic_log_loss, _logistic_log_loss_rop),
+        Loss("softmax", "log_loss", softmax_log_loss, _softmax_log_loss_rop),
+        Loss(
+            "identity",
+            "squared_error",
+            identity_squared_error,
+            _identity_squared_error_rop,
+        ),
+        Loss(
+            "logistic",
+            "squared_error",
+            logistic_squared_error,
+            _logistic_squared_error_rop,
+        ),
+    )
 }

@@ -6,7 +6,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 
 from sklearn_backprop._base import BaseBackprop
-from sklearn_backprop._dask import blockwise
+from sklearn_backprop._data import blockwise
 
 
 class BackpropRegressor(RegressorMixin, BaseBackprop):

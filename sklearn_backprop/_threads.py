@@ -1,20 +1,27 @@
-"""Row chunks evaluated on several threads, with results added in chunk order.
+"""The thread policy: evaluation threads and BLAS threads never multiply.
 
-An evaluation is a sum over row chunks. Threads compute chunks side by side,
-each with single-threaded BLAS (numpy releases the GIL in its products and
-elementwise loops), and their sums are added strictly in chunk order, so the
-result is bit for bit the one of a single thread. The number of threads
-follows BLAS's own (threadpoolctl) in the main thread: limiting BLAS to one
-thread with ``threadpoolctl.threadpool_limits(1)`` makes evaluations
-single-threaded too, and so does starting them from any other thread.
+An evaluation is a sum over row chunks. When it has several chunks, threads
+compute them side by side, each with single-threaded BLAS (numpy releases the
+GIL in its products and elementwise loops), and their sums are added strictly
+in chunk order, so the result is bit for bit the one of a single thread. An
+evaluation of one chunk runs in the calling thread with BLAS's own threads.
+
+The number of evaluation threads follows BLAS's own (threadpoolctl) in the
+main thread: limiting BLAS to one thread with
+``threadpoolctl.threadpool_limits(1)`` makes evaluations single-threaded too,
+and so does starting them from any other thread (a fit in a joblib or dask
+worker thread, where the caller already runs things side by side, and where
+OpenBLAS ignores thread limits set from some threads).
 """
 
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
+from numbers import Integral
 
 import numpy as np
-from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+from threadpoolctl import ThreadpoolController
 
 _BLAS = None
 
@@ -27,16 +34,55 @@ def _blas():
     return _BLAS
 
 
-def evaluation_threads() -> int:
-    """Threads for an evaluation started from this thread: BLAS's number.
+# Evaluations whose matrix products outweigh their elementwise work by more
+# than this many multiply-adds per activation run their chunks one after
+# another on BLAS's own threads instead of on evaluation threads. Measured on
+# 2 cores with MLPClassifier's BLAS calls in between (benchmarks/
+# bench_threads.py): 5000x400->25->10 (293) took 0.70 of its one-thread time
+# on BLAS's threads and 1.07 on ours, which an idle OpenBLAS thread still
+# spinning from another library's call slows; 20000x100->100->10 (100) and
+# 20000x100->256->128->10 (151) took 0.59 and 0.56 on ours, 0.74 and 0.68 on
+# BLAS's, whose threads leave the elementwise passes to one core.
+GEMM_BOUND = 200
 
-    Only the main thread spreads an evaluation over threads. Elsewhere (a fit
-    in a thread of joblib or dask) the caller already runs things side by
-    side, and OpenBLAS ignores thread limits set from some threads.
+
+def gemm_bound(layer_sizes) -> bool:
+    """Whether the matrix products dwarf the elementwise work (see GEMM_BOUND)."""
+    products = sum(
+        a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:], strict=False)
+    )
+    return products > GEMM_BOUND * sum(layer_sizes[1:])
+
+
+def evaluation_threads(
+    n_chunks: int, requested: int | None = None, layer_sizes=None
+) -> int:
+    """Threads for an evaluation of ``n_chunks`` row chunks.
+
+    ``requested`` (a positive int) if given; else BLAS's number of threads in
+    the main thread and one in any other, and one when the network's matrix
+    products dwarf its elementwise work (:func:`gemm_bound`: BLAS's own
+    threads serve it better); never more than there are chunks.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return 1
-    return blas_threads()
+    if requested is None:
+        on_main = threading.current_thread() is threading.main_thread()
+        spread = on_main and n_chunks > 1
+        if spread and layer_sizes is not None and gemm_bound(layer_sizes):
+            spread = False
+        requested = blas_threads() if spread else 1
+    elif not isinstance(requested, Integral) or requested < 1:
+        raise ValueError(f"n_threads must be a positive integer, got {requested!r}.")
+    return int(max(min(requested, n_chunks), 1))
+
+
+def fit_blas_limit(n_threads: int) -> AbstractContextManager:
+    """BLAS held to one thread for a whole fit whose evaluations use threads.
+
+    An idle OpenBLAS thread spins for a while after each call (scipy's
+    solver makes some too) and would take a core from the evaluation's
+    threads: without this, the threaded fit was slower than the serial one.
+    """
+    return _blas().limit(limits=1) if n_threads > 1 else nullcontext()
 
 
 def blas_threads() -> int:

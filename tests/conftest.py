@@ -37,18 +37,21 @@ from sklearn_backprop import BackpropClassifier, BackpropRegressor, network
 # --------------------------------------------------------------------------
 from sklearn_backprop._activations import ACTIVATIONS as _ACTIVATION_TABLE
 from sklearn_backprop._losses import LOSSES as _LOSS_TABLE
-from sklearn_backprop._training import AUTO_CURVATURE as _HESSP_SOLVER_TABLE
-from sklearn_backprop._training import FULL_HESSIAN_SOLVERS as _FULL_HESSIAN_TABLE
-from sklearn_backprop._training import NO_GRADIENT_SOLVERS as _NO_GRADIENT_TABLE
-from sklearn_backprop._training import TOL_OPTIONS as _SOLVER_TABLE
+from sklearn_backprop._solvers import SOLVERS as _SOLVER_TABLE
 
 ACTIVATION_NAMES = tuple(_ACTIVATION_TABLE)  # hidden units: "logistic", ...
 LOSS_PAIRS = tuple(_LOSS_TABLE)  # (output_activation, loss): ("softmax", ...)
 OUTPUT_ACTIVATIONS = tuple(dict.fromkeys(out for out, _ in LOSS_PAIRS))
-SOLVERS = tuple(_SOLVER_TABLE)  # scipy methods that use the gradient
-HESSP_SOLVERS = tuple(_HESSP_SOLVER_TABLE)  # ...that also take H·v products
-NO_GRADIENT_SOLVERS = tuple(sorted(_NO_GRADIENT_TABLE))  # refused
-FULL_HESSIAN_SOLVERS = tuple(sorted(_FULL_HESSIAN_TABLE))  # refused
+# scipy methods that use the gradient; those that also take H·v products;
+# those refused for taking no gradient, and for needing the full Hessian.
+SOLVERS = tuple(n for n, s in _SOLVER_TABLE.items() if not s.refused)
+HESSP_SOLVERS = tuple(n for n, s in _SOLVER_TABLE.items() if s.takes_hessp)
+NO_GRADIENT_SOLVERS = tuple(
+    sorted(n for n, s in _SOLVER_TABLE.items() if s.refused and "gradient" in s.refused)
+)
+FULL_HESSIAN_SOLVERS = tuple(
+    sorted(n for n, s in _SOLVER_TABLE.items() if s.refused and "Hessian" in s.refused)
+)
 
 ESTIMATORS = (BackpropClassifier, BackpropRegressor)
 

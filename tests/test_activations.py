@@ -1,7 +1,7 @@
 """Hidden-unit activations g and their δ functions against textbook formulas.
 
 Every expectation is computed independently of the package: the activation
-from its defining formula, the derivative either from the seed's analytic
+from its defining formula, the derivative either from the notes' analytic
 derivation (g'(z) = e^{-z} / (1 + e^{-z})² for the logistic unit, ...) or by
 central finite differences of the textbook formula.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from sklearn_backprop._activations import ACTIVATIONS, DELTAS
+from sklearn_backprop._activations import ACTIVATIONS
 
 
 def textbook(name, z):
@@ -29,7 +29,7 @@ def textbook(name, z):
 
 
 def textbook_derivative(name, z):
-    """g'(z) from the analytic derivation (the seed's for the logistic unit)."""
+    """g'(z) from the analytic derivation (the notes' for the logistic unit)."""
     if name == "logistic":
         return np.exp(-z) / (1.0 + np.exp(-z)) ** 2
     if name == "tanh":
@@ -48,13 +48,49 @@ def pre_activations(rng, shape=(7, 5), scale=3.0):
     return Z
 
 
-def test_tables_cover_the_same_activations(activation_names):
+def test_one_record_per_activation(activation_names):
     # the supported activations; every other test here runs for each
     # name in the table (the ``activation`` fixture)
     expected = {"logistic", "tanh", "relu", "identity"}
     assert set(ACTIVATIONS) == expected
-    assert set(DELTAS) == expected
+    assert all(record.name == name for name, record in ACTIVATIONS.items())
     assert set(activation_names) == expected
+
+
+def textbook_second_derivative(name, z):
+    """g''(z) from the analytic derivation."""
+    if name == "logistic":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return s * (1 - s) * (1 - 2 * s)
+    if name == "tanh":
+        return -2 * np.tanh(z) / np.cosh(z) ** 2
+    return np.zeros_like(z)  # relu (away from its kink) and identity
+
+
+def test_slope_and_second_derivative_from_the_output(activation):
+    rng = np.random.default_rng(5)
+    Z = pre_activations(rng)
+    A = textbook(activation, Z)
+    record = ACTIVATIONS[activation]
+    slope = record.slope(A)
+    assert_allclose(slope, textbook_derivative(activation, Z), rtol=1e-12, atol=1e-14)
+    second = record.second(A, slope)
+    assert_allclose(
+        second, textbook_second_derivative(activation, Z), rtol=1e-10, atol=1e-13
+    )
+
+
+def test_second_derivative_matches_finite_differences_of_the_slope(activation):
+    rng = np.random.default_rng(6)
+    Z = pre_activations(rng, scale=2.0)
+    record = ACTIVATIONS[activation]
+    h = 1e-6
+    numeric = (
+        record.slope(textbook(activation, Z + h))
+        - record.slope(textbook(activation, Z - h))
+    ) / (2 * h)
+    A = textbook(activation, Z)
+    assert_allclose(record.second(A, record.slope(A)), numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_activation_matches_textbook_formula_in_place(activation):
@@ -62,7 +98,7 @@ def test_activation_matches_textbook_formula_in_place(activation):
     Z = pre_activations(rng, scale=6.0)
     expected = textbook(activation, Z)
     buffer = Z
-    result = ACTIVATIONS[activation](Z)
+    result = ACTIVATIONS[activation].forward(Z)
     assert result is None  # works in place
     assert Z is buffer
     assert_allclose(Z, expected, rtol=0, atol=1e-15)
@@ -73,14 +109,14 @@ def test_activation_on_a_non_contiguous_view(activation):
     Z = pre_activations(rng, shape=(6, 8))
     expected = Z.copy()
     expected[:, ::2] = textbook(activation, Z[:, ::2])
-    ACTIVATIONS[activation](Z[:, ::2])
+    ACTIVATIONS[activation].forward(Z[:, ::2])
     # only the view's elements change
     assert_allclose(Z, expected, rtol=0, atol=1e-15)
 
 
 def test_logistic_values_by_hand():
     Z = np.array([[0.0, np.log(3.0), -np.log(3.0)]])
-    ACTIVATIONS["logistic"](Z)
+    ACTIVATIONS["logistic"].forward(Z)
     # g(0) = 1/2, g(log 3) = 1/(1 + 1/3) = 3/4, g(-log 3) = 1/(1 + 3) = 1/4
     assert_allclose(Z, [[0.5, 0.75, 0.25]], rtol=0, atol=1e-15)
 
@@ -91,8 +127,8 @@ def test_logistic_and_tanh_saturate_without_warnings(dtype):
     T = Z.copy()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ACTIVATIONS["logistic"](Z)
-        ACTIVATIONS["tanh"](T)
+        ACTIVATIONS["logistic"].forward(Z)
+        ACTIVATIONS["tanh"].forward(T)
     assert Z.dtype == dtype and T.dtype == dtype
     assert_array_equal(Z, np.array([[0.0, 0.0, 0.5, 1.0, 1.0]], dtype=dtype))
     assert_array_equal(T, np.array([[-1.0, -1.0, 0.0, 1.0, 1.0]], dtype=dtype))
@@ -102,7 +138,7 @@ def test_activation_keeps_float32(activation):
     rng = np.random.default_rng(2)
     Z = pre_activations(rng).astype(np.float32)
     expected = textbook(activation, Z.astype(np.float64))
-    ACTIVATIONS[activation](Z)
+    ACTIVATIONS[activation].forward(Z)
     assert Z.dtype == np.float32
     assert_allclose(Z, expected, rtol=0, atol=1e-6)
 
@@ -113,7 +149,7 @@ def test_delta_is_back_times_analytic_derivative(activation):
     back = rng.normal(size=Z.shape)
     expected = back * textbook_derivative(activation, Z)
     A = textbook(activation, Z)
-    result = DELTAS[activation](A, back.copy())
+    result = ACTIVATIONS[activation].delta(A, back.copy())
     assert result is None  # A is overwritten with δ
     # δ is formed from the output a (1 - a², a (1 - a)), so near saturation
     # its error is absolute, a few ulps of 1 times |back|.
@@ -127,15 +163,15 @@ def test_delta_is_back_times_numerical_derivative(activation):
     h = 1e-6
     numeric = (textbook(activation, Z + h) - textbook(activation, Z - h)) / (2 * h)
     A = Z.copy()
-    ACTIVATIONS[activation](A)  # the package's own forward output feeds its δ
-    DELTAS[activation](A, back.copy())
+    ACTIVATIONS[activation].forward(A)  # the package's own forward output feeds its δ
+    ACTIVATIONS[activation].delta(A, back.copy())
     assert_allclose(A, back * numeric, rtol=1e-7, atol=1e-9)
 
 
 def test_relu_delta_is_zero_where_the_unit_is_off():
     A = np.array([[0.0, 0.0, 2.0, 1e-300]])
     back = np.array([[5.0, -5.0, 3.0, 7.0]])
-    DELTAS["relu"](A, back)
+    ACTIVATIONS["relu"].delta(A, back)
     assert_array_equal(A, [[0.0, 0.0, 3.0, 7.0]])
 
 
@@ -143,7 +179,7 @@ def test_logistic_delta_by_hand():
     # a = 1/2: g' = 1/4; a = 3/4: g' = 3/16; a = 1: g' = 0 (saturated)
     A = np.array([[0.5, 0.75, 1.0]])
     back = np.array([[2.0, 4.0, 9.0]])
-    DELTAS["logistic"](A, back)
+    ACTIVATIONS["logistic"].delta(A, back)
     assert_allclose(A, [[0.5, 0.75, 0.0]], rtol=0, atol=1e-15)
 
 
@@ -151,5 +187,5 @@ def test_tanh_delta_by_hand():
     # g'(z) = 1 - tanh(z)², so a = 0.5 gives 0.75 and a = -1 gives 0
     A = np.array([[0.0, 0.5, -1.0]])
     back = np.array([[3.0, 2.0, 5.0]])
-    DELTAS["tanh"](A, back)
+    ACTIVATIONS["tanh"].delta(A, back)
     assert_allclose(A, [[3.0, 1.5, 0.0]], rtol=0, atol=1e-15)

@@ -29,7 +29,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_backprop import BackpropClassifier, BackpropRegressor, _dask, network
+from sklearn_backprop import BackpropClassifier, BackpropRegressor, _blocks, _dask
+from sklearn_backprop._data import fit_data, is_dask_collection
+from sklearn_backprop._objective import Objective
 from sklearn_backprop.network import cost_grad, hessp, n_params, pack
 
 try:
@@ -82,7 +84,7 @@ def _weights(n):
 @pytest.fixture
 def _same_row_chunks(monkeypatch):
     """In-memory fits in this test use the cluster's 150-row blocks as chunks."""
-    monkeypatch.setattr(network, "_default_chunk_size", lambda n, *_: min(n, CHUNK))
+    monkeypatch.setattr(_blocks, "chunk_rows", lambda n, *_: min(n, CHUNK))
 
 
 def _rel(a, b):
@@ -110,9 +112,11 @@ def test_evaluation_equals_in_memory(client, classification, weights):
     )
     Xd, yd = _dask_arrays(X, y)
     swd = None if sw is None else _dask_arrays(sw)[0]
-    objective, layer_sizes, dtype = _dask.fit_objective(est, Xd, yd, swd, [5])
-    assert layer_sizes == [8, 5, 3] and dtype == np.float64
-    assert len(objective.blocks) == N // CHUNK
+    data = fit_data(Xd, yd, swd, est._fit_request([5]))
+    layer_sizes = list(data.spec.layer_sizes)
+    assert layer_sizes == [8, 5, 3] and data.spec.dtype == np.float64
+    assert len(data.source.blocks) == N // CHUNK
+    objective = Objective(data.source, 0.7, "exact")  # the one objective type
     if weights == "balanced":
         sw = (N / (3 * np.bincount(y)))[y]
     elif weights == "dict":
@@ -184,7 +188,7 @@ def test_sample_weight_as_dask_array(client, classification):
 
 def _fits_with_workspaces():
     gc.collect()
-    return list(_dask._WORKSPACES)
+    return list(_dask._SOURCES)
 
 
 @requires_dask
@@ -336,8 +340,8 @@ def test_dask_input_without_the_extra_names_it(monkeypatch, quiet_fit):
     for name in ("dask", "dask.array", "distributed"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
     X = _FakeDaskArray()
-    assert _dask.is_dask_collection(X)
-    assert not _dask.is_dask_collection(np.zeros((3, 2)))
+    assert is_dask_collection(X)
+    assert not is_dask_collection(np.zeros((3, 2)))
     extra = r'pip install "sklearn-backprop\[dask\]"'
     with pytest.raises(ImportError, match=extra):
         BackpropClassifier().fit(X, [0, 1, 0])

@@ -1,9 +1,10 @@
 """Output units and losses against naive formulas and numerical derivatives.
 
-A loss function receives z^(L), writes each row's loss and overwrites z^(L)
-with δ^(L) = ∂loss/∂z^(L). The expectations here are the textbook per-row
-losses (written with log of probabilities, fine for moderate z) and central
-finite differences of those formulas.
+A loss record's ``value_delta`` receives z^(L) and the block's targets (with
+the sample weights folded in), returns Σ_i w_i loss_i and overwrites z^(L)
+with the weighted δ^(L) = w_i ∂loss_i/∂z^(L). The expectations here are the
+textbook per-row losses (written with log of probabilities, fine for
+moderate z) and central finite differences of those formulas.
 """
 
 import warnings
@@ -48,14 +49,37 @@ def targets(pair, rng, n, k, one_hot=True):
     return rng.normal(size=(n, k))
 
 
-def call(pair, Z, Y):
-    """Run a LOSSES function on copies; returns (row_loss, delta)."""
-    delta = np.array(Z, copy=True)
-    row_loss = np.full(Z.shape[0], np.nan, dtype=Z.dtype)
-    Y_in = Y.copy()
-    assert LOSSES[pair](delta, Y_in, row_loss) is None
+def value_delta(pair, Z, Y, w=None):
+    """Σ_i w_i loss_i and the weighted δ^(L), on copies of Z and Y."""
+    loss = LOSSES[pair]
+    delta, Y_in = np.array(Z, copy=True), Y.copy()
+    scratch, vec = np.empty_like(delta), np.empty(len(Z), Z.dtype)
+    total = loss.value_delta(delta, loss.targets(Y_in, w), scratch, vec)
     assert_array_equal(Y_in, Y)  # targets are not modified
-    return row_loss, delta
+    return total, delta
+
+
+def call(pair, Z, Y):
+    """Each row's loss (one call per row) and δ^(L) (one call for all)."""
+    total, delta = value_delta(pair, Z, Y)
+    rows = np.array(
+        [value_delta(pair, Z[i : i + 1], Y[i : i + 1])[0] for i in range(len(Z))]
+    )
+    rtol = 1e-12 if Z.dtype == np.float64 else 1e-5
+    assert_allclose(total, rows.sum(), rtol=rtol, atol=1e-14)
+    return rows, delta
+
+
+def test_sample_weights_scale_each_rows_loss_and_delta(pair):
+    rng = np.random.default_rng(6)
+    Z = rng.normal(scale=2.0, size=(7, 3))
+    Y = targets(pair, rng, 7, 3, one_hot=False)
+    w = rng.uniform(0, 3, size=7)
+    w[2] = 0.0
+    rows, delta = call(pair, Z, Y)
+    total, weighted = value_delta(pair, Z, Y, w)
+    assert_allclose(total, rows @ w, rtol=1e-12)
+    assert_allclose(weighted, delta * w[:, None], rtol=1e-12, atol=1e-15)
 
 
 def test_loss_table_has_exactly_the_supported_pairs(loss_pairs):
@@ -100,8 +124,8 @@ def test_delta_is_numerical_derivative_of_row_loss(pair, one_hot):
     assert_allclose(delta, numeric, rtol=1e-7, atol=1e-9)
 
 
-def test_delta_matches_seed_formula(pair):
-    # The seed: δ^(L) = a^(L) - y for cross-entropy outputs; for the seed's
+def test_delta_matches_the_notes_formula(pair):
+    # The notes: δ^(L) = a^(L) - y for cross-entropy outputs; for the notes'
     # J = ½(ŷ - y)² with logistic units the chain rule adds g'(z) = a (1 - a).
     rng = np.random.default_rng(2)
     Z = rng.normal(scale=2.0, size=(5, 3))
@@ -178,7 +202,7 @@ def test_float32_stays_float32(pair):
     Y = targets(pair, rng, 5, 3)
     loss64, delta64 = call(pair, Z, Y)
     loss32, delta32 = call(pair, Z.astype(np.float32), Y.astype(np.float32))
-    assert delta32.dtype == np.float32 and loss32.dtype == np.float32
+    assert delta32.dtype == np.float32
     assert_allclose(loss32, loss64, rtol=1e-5, atol=1e-6)
     assert_allclose(delta32, delta64, rtol=1e-5, atol=1e-6)
 

@@ -554,9 +554,9 @@ class RecordingWorkspace(Workspace):
         super().__init__()
         self.rows = []
 
-    def _sized(self, n_rows, layer_sizes, dtype):
+    def buffers(self, n_rows, spec):
         self.rows.append(n_rows)
-        return super()._sized(n_rows, layer_sizes, dtype)
+        return super().buffers(n_rows, spec)
 
 
 def test_chunk_sizes_give_the_same_result(activation, pair, make_problem):

@@ -8,11 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from sklearn import config_context
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_limits
 
 from sklearn_backprop import BackpropClassifier, network
-from sklearn_backprop._threads import blas_threads, run_in_order
+from sklearn_backprop._blocks import InMemoryBlocks, chunk_rows
+from sklearn_backprop._threads import (
+    blas_threads,
+    evaluation_threads,
+    gemm_bound,
+    run_in_order,
+)
 from sklearn_backprop.network import Workspace, cost_grad, cost_grad_sum
 
 
@@ -57,7 +64,7 @@ def test_threads_follow_blas():
         assert blas_threads() == 1
         ws = Workspace()
         cost_grad(theta, X, Y, [3, 4, 2], chunk_size=5, workspace=ws)
-        assert not hasattr(ws, "_pool")  # one thread: no pool
+        assert ws._pool is None  # one thread: no pool
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_threads() == 2
         ws = Workspace()
@@ -66,7 +73,7 @@ def test_threads_follow_blas():
         # never more threads than chunks
         ws = Workspace()
         cost_grad(theta, X, Y, [3, 4, 2], chunk_size=40, workspace=ws)
-        assert not hasattr(ws, "_pool")
+        assert ws._pool is None
 
 
 def test_blas_is_single_threaded_inside_and_restored_after():
@@ -143,7 +150,7 @@ def test_fits_with_one_or_two_threads_are_identical():
             one = BackpropClassifier(**params).fit(X, y)
         with threadpool_limits(limits=2, user_api="blas"):
             two = BackpropClassifier(**params).fit(X, y)
-    assert network._cache_chunk_size(6000, [40, 30, 3], np.float64) < 3000
+    assert chunk_rows(6000, [40, 30, 3], np.float64) < 3000  # several chunks
     assert one.n_iter_ == two.n_iter_
     for a, b in zip(one.thetas_, two.thetas_, strict=True):
         assert_array_equal(a, b)
@@ -165,35 +172,47 @@ def test_evaluations_started_in_other_threads_use_one():
         thread = threading.Thread(target=fit_step)
         thread.start()
         thread.join(timeout=30)
-    assert len(workspaces) == 1 and not hasattr(workspaces[0], "_pool")
+    assert len(workspaces) == 1 and workspaces[0]._pool is None
 
 
-@pytest.mark.parametrize(
-    "solver, inside", [("L-BFGS-B", (1, 2)), ("CG", (1, 2)), ("trust-ncg", (2, 1))]
-)
-def test_fit_keeps_blas_single_threaded_for_gradient_solvers(solver, inside):
-    # (BLAS threads, threads per evaluation) seen during the fit
+@pytest.mark.parametrize("solver", ["L-BFGS-B", "CG", "trust-ncg"])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_fit_holds_blas_to_one_thread_while_evaluations_use_threads(solver, chunked):
+    # (BLAS threads, threads per evaluation) seen during the fit: never both 2
     X, y = make_classification(300, 5, random_state=0)
-    seen = set()
-    evaluations = []
-    original = network.cost_grad_sum
+    seen, evaluations = set(), []
+    original = InMemoryBlocks.cost_grad_sum
 
-    def spy(*args, **kwargs):
-        evaluations.append(kwargs["n_threads"])
-        return original(*args, **kwargs)
+    def spy(self, *args, **kwargs):
+        evaluations.append(self.n_threads)
+        return original(self, *args, **kwargs)
 
     def callback(progress):
         seen.add(blas_threads())
 
-    with threadpool_limits(limits=2, user_api="blas"):
+    # A tiny working_memory cuts the 300 rows into chunks of a few rows.
+    memory = 1e-4 if chunked else None
+    with (
+        threadpool_limits(limits=2, user_api="blas"),
+        config_context(working_memory=memory),
+    ):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(network, "cost_grad_sum", spy)
+            mp.setattr(InMemoryBlocks, "cost_grad_sum", spy)
             BackpropClassifier((4,), solver=solver, max_iter=3, callback=callback).fit(
                 X, y
             )
         assert blas_threads() == 2  # restored
-    assert seen == {inside[0]}
-    assert set(evaluations) == {inside[1]}
+    assert seen == ({1} if chunked else {2})
+    assert set(evaluations) == ({2} if chunked else {1})
+
+
+def test_gemm_bound_networks_leave_the_threads_to_blas():
+    # 400 inputs to 25 hidden units: matrix products dwarf the elementwise work
+    assert gemm_bound([400, 25, 10]) and not gemm_bound([100, 100, 10])
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert evaluation_threads(8, None, [400, 25, 10]) == 1
+        assert evaluation_threads(8, None, [100, 100, 10]) == 2
+        assert evaluation_threads(8, 2, [400, 25, 10]) == 2  # asked for
 
 
 def test_concurrent_predictions_on_one_estimator_are_identical(Estimator, quiet_fit):

@@ -1,51 +1,117 @@
-"""Driving scipy.optimize.minimize: the objective, the per-iteration monitor.
+"""Driving scipy.optimize.minimize: one record per solver, the per-iteration monitor.
 
-``minimize_network`` hands J, its gradient and (for the methods that take one)
-the Hessian-vector product to :func:`scipy.optimize.minimize`, watches every
-iteration (loss curve, verbose output, validation score, user callback), and
-turns an early stop or a KeyboardInterrupt into an ordinary result that holds
-the last completed iterate.
+:data:`SOLVERS` holds one :class:`Solver` record for every method name the
+estimators know: which option ``tol`` sets, how ``max_iter`` and ``max_fun``
+map onto the method's own options, whether it takes Hessian-vector products
+and with which curvature by default, or why it is refused.
+:func:`minimize_network` hands the objective to
+:func:`scipy.optimize.minimize`, watches every iteration (loss curve, verbose
+output, validation score, user callback), and turns an early stop or a
+KeyboardInterrupt into an ordinary result that holds the last completed
+iterate.
 """
 
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning, minimize
-from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
-from sklearn_backprop._threads import evaluation_threads
-from sklearn_backprop.network import Workspace, cost_grad, hessp, n_params
+from sklearn_backprop._objective import Objective
 
-# Methods of scipy.optimize.minimize that use the gradient, with the option
-# that ``tol`` sets for each: its own stopping tolerance.
-TOL_OPTIONS = {
-    "L-BFGS-B": "gtol",
-    "CG": "gtol",
-    "BFGS": "gtol",
-    "Newton-CG": "xtol",
-    "TNC": "gtol",
-    "trust-ncg": "gtol",
-    "trust-krylov": "gtol",
+
+@dataclass(frozen=True)
+class Solver:
+    """What the estimators need to know about one ``solver`` name.
+
+    Attributes
+    ----------
+    name : str
+        The method of :func:`scipy.optimize.minimize`.
+    tol_option : str
+        The option ``tol`` sets: the method's own stopping tolerance.
+    max_iter_option : str
+        The option ``max_iter`` sets ("maxfun" for TNC, which counts only
+        function evaluations, as ``min(max_iter, max_fun)``).
+    takes_max_fun : bool
+        Whether ``max_fun`` sets the method's "maxfun" too.
+    takes_hessp : bool
+        Whether the method takes Hessian-vector products.
+    curvature : {"exact", "gauss-newton"}
+        The curvature ``curvature="auto"`` gives those products.
+    dense_matrix : bool
+        Whether the method keeps an n_params × n_params matrix (BFGS's
+        inverse Hessian approximation), which the memory guard counts.
+    refused : str or None
+        Why the method is refused (a message for the user), or None.
+
+    Examples
+    --------
+    >>> SOLVERS["TNC"].options(max_iter=200, max_fun=15000, tol=1e-4)
+    {'gtol': 0.0001, 'maxfun': 200}
+    """
+
+    name: str
+    tol_option: str = "gtol"
+    max_iter_option: str = "maxiter"
+    takes_max_fun: bool = False
+    takes_hessp: bool = False
+    curvature: str = "exact"
+    dense_matrix: bool = False
+    refused: str | None = None
+
+    def options(self, max_iter: int, max_fun: int, tol: float) -> dict:
+        """``max_iter``, ``max_fun`` and ``tol`` as the method's own options."""
+        options = {self.tol_option: tol}
+        if self.tol_option == "xtol":
+            # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
+            options["xtol"] = max(tol, np.finfo(np.float64).tiny)
+        if self.max_iter_option == "maxfun":
+            options["maxfun"] = min(max_iter, max_fun)
+        else:
+            options[self.max_iter_option] = max_iter
+        if self.takes_max_fun:
+            options["maxfun"] = max_fun
+        return options
+
+
+_NO_GRADIENT = (
+    "does not use the gradient that backpropagation computes; choose one of {}."
+)
+_FULL_HESSIAN = (
+    "needs the full Hessian matrix, which is never formed; use 'trust-ncg' or "
+    "'trust-krylov', which take exact Hessian-vector products instead."
+)
+# The trust-region methods handle an indefinite Hessian; scipy's Newton-CG ends
+# its inner CG at the first negative curvature and still makes progress. In
+# benchmarks/bench_solvers.py (digits, 5000x400->25->10) the exact Hessian
+# reached MLPClassifier(lbfgs)'s loss in fewer evaluations than the
+# Gauss-Newton matrix for every method, Newton-CG by the widest margin, so
+# "auto" is exact for all.
+_GRADIENT_SOLVERS = (
+    Solver("L-BFGS-B", takes_max_fun=True),
+    Solver("CG"),
+    Solver("BFGS", dense_matrix=True),
+    Solver("Newton-CG", tol_option="xtol", takes_hessp=True),
+    Solver("TNC", max_iter_option="maxfun"),
+    Solver("trust-ncg", takes_hessp=True),
+    Solver("trust-krylov", takes_hessp=True),
+)
+_CHOICES = sorted(solver.name for solver in _GRADIENT_SOLVERS)
+SOLVERS: dict[str, Solver] = {
+    solver.name: solver
+    for solver in (
+        *_GRADIENT_SOLVERS,
+        *(
+            Solver(name, refused=_NO_GRADIENT.format(_CHOICES))
+            for name in ("Nelder-Mead", "Powell", "COBYLA", "COBYQA")
+        ),
+        *(Solver(name, refused=_FULL_HESSIAN) for name in ("dogleg", "trust-exact")),
+    )
 }
-# Methods that take a Hessian-vector product, and the curvature "auto" gives
-# each. The trust-region methods handle an indefinite Hessian; scipy's
-# Newton-CG ends its inner CG at the first negative curvature and still makes
-# progress. In benchmarks/bench_solvers.py (digits, 5000x400->25->10) the exact
-# Hessian reached MLPClassifier(lbfgs)'s loss in fewer evaluations than the
-# Gauss-Newton matrix for every method, Newton-CG by the widest margin (571
-# against 7053 evaluation-equivalents on digits), so "auto" is exact for all.
-AUTO_CURVATURE = {
-    "Newton-CG": "exact",
-    "trust-ncg": "exact",
-    "trust-krylov": "exact",
-}
-# Methods refused with a message saying why.
-NO_GRADIENT_SOLVERS = {"Nelder-Mead", "Powell", "COBYLA", "COBYQA"}
-FULL_HESSIAN_SOLVERS = {"dogleg", "trust-exact"}
 
 
 class Progress(NamedTuple):
@@ -89,65 +155,6 @@ class _StopFit(Exception):
     """Raised inside the solver's callback to end the fit; holds the reason."""
 
 
-class _Objective:
-    """J(θ), its gradient and H·v for minimize; owns the scratch space.
-
-    A pure function of θ and the data: nothing on the estimator is touched. The
-    last evaluation is remembered so that the per-iteration monitor can read
-    the loss and gradient norm without evaluating again.
-    """
-
-    def __init__(self, X, Y, layer_sizes, curvature, **cost_params):
-        self.X, self.Y, self.layer_sizes = X, Y, layer_sizes
-        self.curvature, self.cost_params = curvature, cost_params
-        self.workspace = Workspace()
-        self.n_threads = 1  # threads per evaluation; minimize_network sets it
-        self.grad = np.empty(n_params(layer_sizes), X.dtype)
-        self.last: tuple[np.ndarray, float, np.ndarray] | None = None
-
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        # A line-search trial step can leave the dtype's range (float32 data
-        # with huge features): J is then +inf, which every solver rejects by
-        # shortening the step, and no warning is raised for it.
-        with np.errstate(over="ignore", invalid="ignore"):
-            J, grad = cost_grad(
-                theta,
-                self.X,
-                self.Y,
-                self.layer_sizes,
-                workspace=self.workspace,
-                out=self.grad,
-                n_threads=self.n_threads,
-                **self.cost_params,
-            )
-        if not np.isfinite(J):
-            J = np.inf
-        # scipy keeps earlier gradients (BFGS, CG compare them), so it gets a
-        # float64 copy, never the reused buffer.
-        grad = grad.astype(np.float64)
-        self.last = (np.array(theta, dtype=np.float64), J, grad)
-        return J, grad
-
-    def hessp(self, theta: np.ndarray, v: np.ndarray) -> np.ndarray:
-        Hv = hessp(
-            theta,
-            v,
-            self.X,
-            self.Y,
-            self.layer_sizes,
-            curvature=self.curvature,
-            workspace=self.workspace,
-            **self.cost_params,
-        )
-        return Hv.astype(np.float64)
-
-    def at(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """(J, grad) at ``theta``, reusing the last evaluation when it matches."""
-        if self.last is None or not np.array_equal(self.last[0], theta):
-            self(theta)
-        return self.last[1], self.last[2]
-
-
 class _Monitor:
     """Per-iteration callback: loss curve, verbose line, early stopping, user hook.
 
@@ -158,7 +165,7 @@ class _Monitor:
 
     def __init__(
         self,
-        objective: _Objective,
+        objective: Objective,
         theta0: np.ndarray,
         *,
         verbose: bool,
@@ -221,20 +228,20 @@ class _Monitor:
 
 
 def minimize_network(
-    objective: _Objective, theta0: np.ndarray, monitor: _Monitor, solver: str, options
+    objective: Objective, theta0: np.ndarray, monitor: _Monitor, solver: Solver, options
 ) -> OptimizeResult:
     """Run minimize; an early stop or interrupt returns the last iterate.
 
     Parameters
     ----------
-    objective : _Objective
+    objective : Objective
         J, gradient and Hessian-vector products.
     theta0 : ndarray of shape (n_params,)
         Starting point, float64.
     monitor : _Monitor
         The per-iteration callback.
-    solver : str
-        Method of :func:`scipy.optimize.minimize`.
+    solver : Solver
+        The method's record.
     options : dict
         Its ``options``; an unknown key raises ValueError.
 
@@ -245,32 +252,23 @@ def minimize_network(
         the monitor stopped the fit (``success=True``) or a KeyboardInterrupt
         ended it (``success=False``; a warning says so).
     """
-    # Gradient-only solvers spread each evaluation over BLAS's threads, and
-    # BLAS itself (numpy's, and scipy's inside the solver) keeps to one thread
-    # for the whole fit: an idle OpenBLAS thread spins for a while after each
-    # call and would take a core from the evaluation's threads. Hessian-vector
-    # solvers keep BLAS's threads: H·v is evaluated in one piece.
-    objective.n_threads = 1 if solver in AUTO_CURVATURE else evaluation_threads()
-    single_blas = objective.n_threads > 1
-    with (
-        warnings.catch_warnings(),
-        threadpool_limits(limits=1, user_api="blas") if single_blas else nullcontext(),
-    ):
+    # The thread policy of the objective's source holds for the whole fit.
+    with warnings.catch_warnings(), objective.source.fit_context():
         # scipy only warns about options it does not know; refuse them.
         warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
         try:
             return minimize(
                 objective,
                 theta0,
-                method=solver,
+                method=solver.name,
                 jac=True,
-                hessp=objective.hessp if solver in AUTO_CURVATURE else None,
+                hessp=objective.hessp if solver.takes_hessp else None,
                 callback=monitor,
                 options=options,
             )
         except OptimizeWarning as exc:
             raise ValueError(
-                f"solver_options were rejected by solver={solver!r}: {exc}"
+                f"solver_options were rejected by solver={solver.name!r}: {exc}"
             ) from None
         except _StopFit as exc:
             stopped, success = str(exc), True

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
 
-import sklearn_backprop._training as training
 from sklearn_backprop import BackpropClassifier, BackpropRegressor, Progress
+from sklearn_backprop._blocks import InMemoryBlocks
 from sklearn_backprop.network import forward
 
 
@@ -38,13 +39,13 @@ def test_auto_curvature_per_solver(hessp_solver):
 def test_explicit_curvature_reaches_the_objective(iris, monkeypatch):
     X, y = iris
     seen = []
-    original = training.hessp
+    original = InMemoryBlocks.hessp_sum
 
-    def spy(*args, curvature, **kwargs):
+    def spy(self, theta, v, curvature):
         seen.append(curvature)
-        return original(*args, curvature=curvature, **kwargs)
+        return original(self, theta, v, curvature)
 
-    monkeypatch.setattr(training, "hessp", spy)
+    monkeypatch.setattr(InMemoryBlocks, "hessp_sum", spy)
     BackpropClassifier(
         hidden_layer_sizes=(3,), solver="trust-ncg", curvature="gauss-newton"
     ).fit(X, y)
@@ -68,7 +69,13 @@ def test_early_stopping_keeps_best_weights_for_every_solver(digits, solver, quie
     assert len(scores) == clf.n_iter_ == len(clf.loss_curve_)
     assert clf.best_validation_score_ == max(scores)
     # The kept weights are the best-scoring ones: rescore them on the same split.
-    _, val = clf._validation_split(y)
+    # the split early stopping makes: stratified, seeded by random_state
+    _, val = train_test_split(
+        np.arange(len(y)),
+        test_size=0.1,
+        random_state=np.random.RandomState(0),
+        stratify=y,
+    )
     Z = forward(clf.thetas_, X[val], output_activation="identity")[-1]
     assert accuracy_score(y[val], clf._decode(Z)) == clf.best_validation_score_
     if clf.optimize_result_.message.startswith("Fit validation"):
@@ -152,7 +159,7 @@ def test_keyboard_interrupt_inside_an_evaluation_keeps_last_iterate(iris, monkey
     with pytest.warns(ConvergenceWarning):
         reference.fit(X, y)
     calls = {"n": 0}
-    original = training.cost_grad
+    original = InMemoryBlocks.cost_grad_sum
 
     def interrupting(*args, **kwargs):
         calls["n"] += 1
@@ -160,11 +167,11 @@ def test_keyboard_interrupt_inside_an_evaluation_keeps_last_iterate(iris, monkey
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(training, "cost_grad", interrupting)
+    monkeypatch.setattr(InMemoryBlocks, "cost_grad_sum", interrupting)
     clf = BackpropClassifier(hidden_layer_sizes=(4,), random_state=0)
     with pytest.warns(UserWarning, match="interrupt"):
         clf.fit(X, y)
-    monkeypatch.setattr(training, "cost_grad", original)
+    monkeypatch.setattr(InMemoryBlocks, "cost_grad_sum", original)
     assert clf.n_iter_ == 5
     for a, b in zip(clf.thetas_, reference.thetas_, strict=True):
         assert_array_equal(a, b)

@@ -1,0 +1,118 @@
+"""The objective a solver minimises: J(θ), ∇J and H·v over a row-block source.
+
+J = (1/W) Σ_i w_i loss_i + (α/(2W)) Σ_{non-bias} θ² and its gradient, the
+notes' D term, are ``regularize(Σ over row blocks of cost_grad_sum)``. Where
+the row blocks live is the source's business: in-memory chunks
+(:class:`~sklearn_backprop._blocks.InMemoryBlocks`) or a Dask cluster's
+blocks (``sklearn_backprop._dask``, imported only for dask input). Every
+source provides ``cost_grad_sum(theta)``, ``hessp_sum(theta, v, curvature)``
+and ``fit_context()``; :class:`Objective` adds the penalty, the 1/W scaling
+and the last-value cache the solver's monitor reads.
+"""
+
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sklearn_backprop._spec import NetworkSpec
+
+
+class RowBlockSource(Protocol):
+    """Where the rows live and how their sums are reduced."""
+
+    spec: NetworkSpec
+
+    def cost_grad_sum(
+        self, theta: NDArray, out: NDArray | None = None
+    ) -> tuple[float, NDArray, float]: ...
+
+    def hessp_sum(
+        self, theta: NDArray, v: NDArray, curvature: str
+    ) -> tuple[NDArray, float]: ...
+
+    def fit_context(self): ...
+
+
+def regularize(
+    spec: NetworkSpec,
+    theta: NDArray,
+    J_sum: float,
+    grad_sum: NDArray,
+    W: float,
+    alpha: float,
+) -> tuple[float, NDArray]:
+    """J = J_sum / W + (α/(2W)) Σ θ² and D = Δ / W + (α/W) θ off the biases.
+
+    ``grad_sum`` is overwritten with D, the notes' D term.
+    """
+    if not W > 0:
+        raise ValueError("the data need at least one sample with positive weight.")
+    grad_sum /= W
+    J = J_sum / W
+    if alpha:
+        weights = theta * spec.weight_mask  # θ with the bias entries zeroed
+        # einsum, not BLAS's dot: see Loss.update.
+        J += 0.5 * alpha / W * float(np.einsum("i,i->", weights, theta))
+        weights *= alpha / W
+        grad_sum += weights
+    return float(J), grad_sum
+
+
+class Objective:
+    """J(θ), its gradient and H·v for :func:`scipy.optimize.minimize`.
+
+    A pure function of θ and the source's data: nothing on the estimator is
+    touched. The last evaluation is remembered so that the per-iteration
+    monitor reads the loss and gradient norm without evaluating again.
+
+    Parameters
+    ----------
+    source : RowBlockSource
+        The row blocks and their reduction.
+    alpha : float
+        L2 penalty λ.
+    curvature : {"exact", "gauss-newton"}
+        What :meth:`hessp` multiplies by.
+    """
+
+    def __init__(self, source: RowBlockSource, alpha: float, curvature: str):
+        self.source, self.spec = source, source.spec
+        self.alpha, self.curvature = alpha, curvature
+        self.last: tuple[NDArray, float, NDArray] | None = None
+        self.n_evaluations = self.n_hessp = 0
+        self._grad = np.empty(self.spec.n_params, self.spec.dtype)
+
+    def __call__(self, theta: NDArray) -> tuple[float, NDArray]:
+        # A line-search trial step can leave the dtype's range (float32 data
+        # with huge features): J is then +inf, which every solver rejects by
+        # shortening the step, and no warning is raised for it.
+        theta_c = np.asarray(theta, dtype=self.spec.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            J_sum, grad, W = self.source.cost_grad_sum(theta_c, self._grad)
+            J, grad = regularize(self.spec, theta_c, J_sum, grad, W, self.alpha)
+        if not np.isfinite(J):
+            J = np.inf
+        # scipy keeps earlier gradients (BFGS, CG compare them), so it gets a
+        # float64 array of its own, never a reused buffer.
+        grad = grad.astype(np.float64)
+        self.last = (np.array(theta, dtype=np.float64), J, grad)
+        self.n_evaluations += 1
+        return J, grad
+
+    def hessp(self, theta: NDArray, v: NDArray) -> NDArray:
+        dtype = self.spec.dtype
+        v = np.ascontiguousarray(v, dtype=dtype)
+        Hv, W = self.source.hessp_sum(
+            np.ascontiguousarray(theta, dtype=dtype), v, self.curvature
+        )
+        self.n_hessp += 1
+        # R{D} = (1/W) R{Δ} + (α/W) V off the bias column: the R-operator is
+        # linear, so it is regularize's gradient part applied to (R{Δ}, V).
+        return regularize(self.spec, v, 0.0, Hv, W, self.alpha)[1].astype(np.float64)
+
+    def at(self, theta: NDArray) -> tuple[float, NDArray]:
+        """(J, grad) at ``theta``, reusing the last evaluation when it matches."""
+        if self.last is None or not np.array_equal(self.last[0], theta):
+            self(theta)
+        return self.last[1], self.last[2]
