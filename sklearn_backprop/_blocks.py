@@ -128,7 +128,9 @@ class InMemoryBlocks:
         self._targets = [
             spec.loss.targets(Yc, wc) for Yc, wc in zip(self._Y, self._w, strict=True)
         ]
+        self._views: tuple = (None, None)  # (out, its Θ-layout Δ views)
         self.refresh()
+        self._stale = [False] * len(self._targets)
         self._tanh_form = use_tanh_form(spec, self.rows)
         self._large = is_large(spec, self.rows)
 
@@ -140,8 +142,10 @@ class InMemoryBlocks:
             if np.any(w < 0):
                 raise ValueError("sample_weight must be non-negative.")
             self.W = float(w.sum())
-        for targets in self._targets:
-            self.spec.loss.update(targets)
+        # The weighted targets are derived again by each block's own
+        # evaluation, inside the thread policy (a BLAS call out here would
+        # wake BLAS's threads, which then spin on the cores the blocks need).
+        self._stale = [True] * len(self._targets)
         self.n_threads = evaluation_threads(
             len(self.bounds), self._requested_threads, self.spec.layer_sizes
         )
@@ -169,6 +173,9 @@ class InMemoryBlocks:
         n_blocks = len(self.bounds)
 
         def block(i, workspace, sums, accumulate):
+            if self._stale[i]:
+                spec.loss.update(self._targets[i])
+                self._stale[i] = False
             return block_cost_grad(
                 folded,
                 self._X[i],
@@ -180,8 +187,9 @@ class InMemoryBlocks:
             )
 
         if n_blocks == 1:  # the lean path: Δ straight into Θ's layout
-            sums = [(G[:, 1:], G[:, 0]) for G in spec.unpack(grad)]
-            return block(0, ws, sums, False), grad, self.W
+            if self._views[0] is not grad:
+                self._views = (grad, [(G[:, 1:], G[:, 0]) for G in spec.unpack(grad)])
+            return block(0, ws, self._views[1], False), grad, self.W
         if n_blocks == 0:
             grad[...] = 0
             return 0.0, grad, self.W
