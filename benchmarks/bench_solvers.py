@@ -29,8 +29,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-import sklearn_backprop._training as training
 from sklearn_backprop import BackpropClassifier
+from sklearn_backprop._blocks import InMemoryBlocks
+from sklearn_backprop._solvers import SOLVERS
 from sklearn_backprop.network import Workspace, cost_grad, hessp, n_params
 
 ALPHA, HIDDEN, MAX_ITER, TIME_CAP = 1.0, 25, 200, 60.0
@@ -49,25 +50,28 @@ CONFIGS = [
 
 
 class _Counter:
-    """Counts calls of the core functions the estimator's objective uses."""
+    """Counts the evaluations the estimator's objective asks of its data."""
 
     def __init__(self):
         self.fg = self.hv = 0
-        self._cost_grad, self._hessp = training.cost_grad, training.hessp
+        self._sums = InMemoryBlocks.cost_grad_sum, InMemoryBlocks.hessp_sum
 
     def install(self):
+        cost_grad_sum, hessp_sum = self._sums
+
         def counted_cost_grad(*args, **kwargs):
             self.fg += 1
-            return self._cost_grad(*args, **kwargs)
+            return cost_grad_sum(*args, **kwargs)
 
         def counted_hessp(*args, **kwargs):
             self.hv += 1
-            return self._hessp(*args, **kwargs)
+            return hessp_sum(*args, **kwargs)
 
-        training.cost_grad, training.hessp = counted_cost_grad, counted_hessp
+        InMemoryBlocks.cost_grad_sum = counted_cost_grad
+        InMemoryBlocks.hessp_sum = counted_hessp
 
     def remove(self):
-        training.cost_grad, training.hessp = self._cost_grad, self._hessp
+        InMemoryBlocks.cost_grad_sum, InMemoryBlocks.hessp_sum = self._sums
 
 
 HESSP_REPEATS = 7  # calls timed for each of hessp_cost_ratio's medians
@@ -183,7 +187,7 @@ def run_problem(name, X, y, skip=()):
     )
     firsts = []
     for solver, curvature, n_iter, final, reached, hv_cost in rows:
-        label = curvature if solver in training.AUTO_CURVATURE else "-"
+        label = curvature if SOLVERS[solver].takes_hessp else "-"
         if reached is None:
             where = "not reached"
         else:

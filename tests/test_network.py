@@ -651,6 +651,31 @@ def test_reused_workspace_matches_fresh_ones(make_problem):
     assert_allclose(grad, g_fresh, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_reused_workspace_sees_arrays_changed_in_place(pair, chunk_size, make_problem):
+    # A workspace keeps the last call's set-up for the very same arrays; what
+    # it derived from their values must follow changes made in place.
+    layer_sizes = [3, 4, 2]
+    theta, X, Y, sw = make_problem(4, layer_sizes, "logistic", pair, n=8, weights=True)
+    kw = kwargs_for("logistic", pair, alpha=0.5, chunk_size=chunk_size)
+    ws = Workspace()
+    for weights in (None, sw):
+        cost_grad(theta, X, Y, layer_sizes, workspace=ws, sample_weight=weights, **kw)
+        X *= 1.5
+        Y[:] = Y[::-1]
+        if weights is not None:
+            weights[:3] = 0.0
+        fresh = cost_grad(theta, X, Y, layer_sizes, sample_weight=weights, **kw)
+        again = cost_grad(
+            theta, X, Y, layer_sizes, workspace=ws, sample_weight=weights, **kw
+        )
+        assert_allclose(again[0], fresh[0], rtol=1e-14)
+        assert_allclose(again[1], fresh[1], rtol=1e-14, atol=1e-16)
+    sw[0] = -1.0
+    with pytest.raises(ValueError, match="non-negative"):
+        cost_grad(theta, X, Y, layer_sizes, workspace=ws, sample_weight=sw, **kw)
+
+
 @pytest.mark.parametrize("chunk_size", [None, 2])
 def test_out_is_written_and_returned(chunk_size, make_problem):
     layer_sizes = [3, 4, 2]
