@@ -34,8 +34,11 @@ class Workspace:
     Holds the activation buffers of every layer for one row chunk, the
     back-propagation scratch and per-row losses. Pass the same instance to
     repeated calls (as an optimiser does) and no memory proportional to the
-    number of samples is allocated after the first call. It also keeps the
-    forward pass that Hessian-vector products at one θ share (see
+    number of samples is allocated after the first call. Called again with
+    the very same arrays, a call also skips its set-up (the row chunks, the
+    targets with the weights folded in: what depends on the arrays' values
+    is derived again, so arrays changed in place are seen). It also keeps
+    the forward pass that Hessian-vector products at one θ share (see
     :func:`~sklearn_backprop.network.hessp`), and the threads that evaluate
     row chunks side by side.
 

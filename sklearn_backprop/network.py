@@ -278,9 +278,9 @@ def cost_grad(
         Scratch space to reuse across calls; a fresh one is used if None.
     chunk_size : int, default=None
         Rows per chunk. None bounds the chunk's memory by scikit-learn's
-        ``working_memory`` configuration (``sklearn.set_config``) and, for
-        dense X, by what a core's cache holds (about 2 MiB of inputs and
-        activations, at least 512 rows), which is faster than all rows at
+        ``working_memory`` configuration (``sklearn.set_config``) and by what
+        a core's cache holds (about 2 MiB of inputs, counted as dense, and
+        activations; at least 512 rows), which is faster than all rows at
         once.
     out : ndarray of shape (n_params,), default=None
         Where to write the gradient; must have the computation's dtype.
@@ -467,14 +467,13 @@ def hessp(
     curvature : {"exact", "gauss-newton"}, default="exact"
         Which curvature matrix multiplies ``v``.
     chunk_size : int, default=None
-        Rows per chunk. None bounds the chunk's memory by scikit-learn's
-        ``working_memory`` configuration only: the whole forward pass at θ
-        is cached while it fits (see ``workspace``).
+        Rows per chunk, as for :func:`cost_grad`.
     workspace : Workspace, default=None
-        When given and the data fit in one chunk, the forward pass at θ
-        (activations, g' and δ^(L)) is kept in it and reused by later calls
-        at the same θ and data, as an optimiser's inner CG makes them: each
-        such call then costs one R-forward and one backward pass.
+        When given and the forward pass at θ for all rows (activations, g'
+        and δ^(L)) fits scikit-learn's ``working_memory``, it is kept in the
+        workspace and reused by later calls at the same θ and data, as an
+        optimiser's inner CG makes them: each such call then costs one
+        R-forward and one backward pass.
 
     Returns
     -------
