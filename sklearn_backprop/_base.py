@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
@@ -24,6 +24,9 @@ from sklearn_backprop._objective import Objective
 from sklearn_backprop._solvers import SOLVERS, _Monitor, minimize_network
 from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop.network import pack
+
+# Where the documentation (docs/, built with Sphinx) is published.
+DOCS_URL = "https://sklearn-backprop.readthedocs.io/en/latest/"
 
 
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
@@ -55,12 +58,20 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         "solver_options": [dict, None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
         "callback": [callable, None],
     }
 
     # The loss and output units are fixed by the subclass.
     _loss: str
+
+    # The HTML repr's "?" link: the estimator's page of our API reference,
+    # which docs/api.rst builds as generated/<module>.<name>.html.
+    _doc_link_module = "sklearn_backprop"
+    _doc_link_template = DOCS_URL + "generated/{estimator_module}.{estimator_name}.html"
 
     @abstractmethod
     def __init__(
@@ -241,14 +252,16 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             validation=self._validation(spec, data.validation),
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
+            max_iter=None if solver.max_iter_option else self.max_iter,
         )
         options = solver.options(self.max_iter, self.max_fun, self.tol)
         options.update(self.solver_options or {})
         result = minimize_network(objective, theta0, monitor, solver, options)
         if not result.success and result.status != -1:  # -1: interrupted, warned
+            message = str(result.message).rstrip(".")
             warnings.warn(
                 f"{self.solver} stopped after {result.nit} iterations without "
-                f"converging: {result.message}. Increase max_iter or max_fun, or "
+                f"converging: {message}. Increase max_iter or max_fun, or "
                 "scale the data.",
                 ConvergenceWarning,
                 stacklevel=4,  # _fit, fit, _fit_context's wrapper, the caller
@@ -262,10 +275,13 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.n_outputs_ = spec.layer_sizes[-1]
         self.loss_ = float(loss)
         self.loss_curve_ = monitor.losses
-        self.validation_scores_ = monitor.scores if self.early_stopping else None
-        self.best_validation_score_ = (
-            monitor.best_score if self.early_stopping else None
-        )
+        self.validation_scores_ = self.best_validation_score_ = None
+        if self.early_stopping:
+            scores = monitor.scores
+            if not scores:  # stopped before its first iteration: score θ0
+                scores = [monitor.validation(np.asarray(theta, np.float64))]
+            self.validation_scores_ = scores
+            self.best_validation_score_ = max(scores)
         self.n_iter_ = int(result.nit)
         self.optimize_result_ = result
         return self

@@ -51,10 +51,15 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
             "trust-krylov"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`. All of them use the
-        gradient; methods that do not (e.g. "Nelder-Mead") are refused.
+        gradient; methods that do not (e.g. "Nelder-Mead") are refused. With
+        a fixed ``random_state`` every solver gives the same fit from run to
+        run except "trust-krylov": scipy's trust-krylov itself varies at
+        about 1e-15 from one run to the next, and the fits drift apart from
+        there (four runs on one problem took 175 to 200 iterations).
     max_iter : int, default=200
-        Iteration limit: ``maxiter`` of every solver except TNC, which counts
-        only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
+        Iteration limit: ``maxiter`` of every solver except TNC, which has
+        none of its own (only ``maxfun``): its iterations are counted as it
+        reports them, and the fit stops after ``max_iter`` of them.
     tol : float, default=1e-4
         Stopping tolerance, passed as the solver's own option: ``gtol`` for
         L-BFGS-B, CG, BFGS, TNC, trust-ncg and trust-krylov, ``xtol`` for
@@ -88,8 +93,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         and keep the best-scoring weights. Works with every solver.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Iterations without improvement that end the fit with early stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Iterations without improvement that end the fit with early stopping;
+        ``np.inf`` never ends it that way (the best weights are still kept).
     callback : callable, default=None
         ``callback(progress)`` is called after every iteration with a
         :class:`~sklearn_backprop.Progress` (``iteration``, ``loss``,
@@ -133,8 +139,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     n_iter_ : int
         Iterations the solver ran.
     validation_scores_ : list of float or None
-        Validation score after each iteration with ``early_stopping=True``,
-        else None.
+        Validation score after each iteration with ``early_stopping=True``
+        (one score, of the starting weights, when the solver stopped before
+        its first iteration), else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult

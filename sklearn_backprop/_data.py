@@ -11,6 +11,7 @@ make on weights and class weights live here, once.
 """
 
 import functools
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,6 +173,38 @@ def warn_column_vector(stacklevel: int) -> None:
     )
 
 
+def _check_validation_split(n: int, request: FitRequest, stratify) -> None:
+    """Refuse an early-stopping split whose validation part cannot be scored.
+
+    R² needs two rows; a stratified split needs a row of every class on both
+    sides. The sizes are train_test_split's: ceil(fraction × n) held out.
+    """
+    n_val = math.ceil(request.validation_fraction * n)
+    counts = np.unique(stratify, return_counts=True)[1] if stratify is not None else []
+    n_classes = len(counts)
+    needed = max(n_classes, 1 if request.classifier else 2)
+    problem = None
+    if n_val < needed or n - n_val < max(n_classes, 1):
+        problem = (
+            f"a row of each of the {n_classes} classes in both parts"
+            if n_classes
+            else f"at least {needed} rows to score"
+        )
+    elif n_classes and counts.min() < 2:
+        problem = (
+            "two rows of every class, one for each part (the least populated "
+            "class has only 1 member)"
+        )
+    if problem:
+        raise ValueError(
+            f"early_stopping=True holds out validation_fraction="
+            f"{request.validation_fraction} of the {n} training rows: "
+            f"{n_val} for validation and {n - n_val} for training, but the "
+            f"split needs {problem}. Use more data, a larger "
+            "validation_fraction, or early_stopping=False."
+        )
+
+
 def _in_memory_fit_data(X, y, sample_weight, request: FitRequest) -> FitData:
     if y.ndim == 2 and y.shape[1] == 1:
         # _in_memory_fit_data, fit_data, _fit, fit, its wrapper, the caller
@@ -199,11 +232,13 @@ def _in_memory_fit_data(X, y, sample_weight, request: FitRequest) -> FitData:
     )
     validation = None
     if request.early_stopping:
+        stratify = y if request.classifier and y.ndim == 1 else None
+        _check_validation_split(n, request, stratify)
         train, val = train_test_split(
             np.arange(n),
             test_size=request.validation_fraction,
             random_state=check_random_state(request.random_state),
-            stratify=y if request.classifier and y.ndim == 1 else None,
+            stratify=stratify,
         )
         w_val = None if sample_weight is None else sample_weight[val]
         validation = (X[val], y[val], w_val)

@@ -84,6 +84,8 @@ class Objective:
         self._grad = np.empty(self.spec.n_params, self.spec.dtype)
 
     def __call__(self, theta: NDArray) -> tuple[float, NDArray]:
+        if self.last is not None and np.array_equal(self.last[0], theta):
+            return self.last[1], self.last[2].copy()  # asked again at the last θ
         # A line-search trial step can leave the dtype's range (float32 data
         # with huge features): J is then +inf, which every solver rejects by
         # shortening the step, and no warning is raised for it.

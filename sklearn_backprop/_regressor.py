@@ -42,8 +42,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             "trust-krylov"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`.
     max_iter : int, default=200
-        Iteration limit: ``maxiter`` of every solver except TNC, which counts
-        only function evaluations and gets ``maxfun=min(max_iter, max_fun)``.
+        Iteration limit: ``maxiter`` of every solver except TNC, which has
+        none of its own (only ``maxfun``): its iterations are counted as it
+        reports them, and the fit stops after ``max_iter`` of them.
     tol : float, default=1e-4
         Stopping tolerance, passed as the solver's own option: ``gtol`` for
         L-BFGS-B, CG, BFGS, TNC, trust-ncg and trust-krylov, ``xtol`` for
@@ -77,8 +78,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         and keep the best-scoring weights. Works with every solver.
     validation_fraction : float, default=0.1
         Share of the training data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Iterations without improvement that end the fit with early stopping.
+    n_iter_no_change : int or np.inf, default=10
+        Iterations without improvement that end the fit with early stopping;
+        ``np.inf`` never ends it that way (the best weights are still kept).
     callback : callable, default=None
         ``callback(progress)`` is called after every iteration with a
         :class:`~sklearn_backprop.Progress` (``iteration``, ``loss``,
@@ -112,8 +114,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     n_iter_ : int
         Iterations the solver ran.
     validation_scores_ : list of float or None
-        Validation score after each iteration with ``early_stopping=True``,
-        else None.
+        Validation score after each iteration with ``early_stopping=True``
+        (one score, of the starting weights, when the solver stopped before
+        its first iteration), else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult

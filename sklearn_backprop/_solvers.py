@@ -33,9 +33,11 @@ class Solver:
         The method of :func:`scipy.optimize.minimize`.
     tol_option : str
         The option ``tol`` sets: the method's own stopping tolerance.
-    max_iter_option : str
-        The option ``max_iter`` sets ("maxfun" for TNC, which counts only
-        function evaluations, as ``min(max_iter, max_fun)``).
+    max_iter_option : str or None
+        The option ``max_iter`` sets; None for TNC, which has no iteration
+        limit of its own (only ``maxfun``, a limit on function evaluations):
+        its iterations are counted by the monitor, which ends the fit after
+        ``max_iter`` of them as the other solvers' own limits do.
     takes_max_fun : bool
         Whether ``max_fun`` sets the method's "maxfun" too.
     takes_hessp : bool
@@ -51,12 +53,12 @@ class Solver:
     Examples
     --------
     >>> SOLVERS["TNC"].options(max_iter=200, max_fun=15000, tol=1e-4)
-    {'gtol': 0.0001, 'maxfun': 200}
+    {'gtol': 0.0001, 'maxfun': 15000}
     """
 
     name: str
     tol_option: str = "gtol"
-    max_iter_option: str = "maxiter"
+    max_iter_option: str | None = "maxiter"
     takes_max_fun: bool = False
     takes_hessp: bool = False
     curvature: str = "exact"
@@ -69,9 +71,7 @@ class Solver:
         if self.tol_option == "xtol":
             # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
             options["xtol"] = max(tol, np.finfo(np.float64).tiny)
-        if self.max_iter_option == "maxfun":
-            options["maxfun"] = min(max_iter, max_fun)
-        else:
+        if self.max_iter_option is not None:
             options[self.max_iter_option] = max_iter
         if self.takes_max_fun:
             options["maxfun"] = max_fun
@@ -96,7 +96,7 @@ _GRADIENT_SOLVERS = (
     Solver("CG"),
     Solver("BFGS", dense_matrix=True),
     Solver("Newton-CG", tol_option="xtol", takes_hessp=True),
-    Solver("TNC", max_iter_option="maxfun"),
+    Solver("TNC", max_iter_option=None, takes_max_fun=True),
     Solver("trust-ncg", takes_hessp=True),
     Solver("trust-krylov", takes_hessp=True),
 )
@@ -152,7 +152,13 @@ class Progress(NamedTuple):
 
 
 class _StopFit(Exception):
-    """Raised inside the solver's callback to end the fit; holds the reason."""
+    """Raised inside the solver's callback to end the fit; holds the reason,
+    and whether the fit counts as converged (early stopping, the callback) or
+    not (the iteration limit the monitor enforces)."""
+
+    def __init__(self, reason: str, converged: bool = True):
+        super().__init__(reason)
+        self.converged = converged
 
 
 class _Monitor:
@@ -161,6 +167,8 @@ class _Monitor:
     ``validation`` is None or a function θ -> validation score (higher is
     better); with it, the best-scoring iterate is kept and the fit stops after
     ``n_iter_no_change`` iterations without an improvement larger than ``tol``.
+    With ``max_iter``, the fit stops, unconverged, after that many iterations
+    (for solvers without an iteration limit of their own).
     """
 
     def __init__(
@@ -171,8 +179,9 @@ class _Monitor:
         verbose: bool,
         callback: Callable[[Progress], bool | None] | None,
         validation: Callable[[np.ndarray], float] | None,
-        n_iter_no_change: int,
+        n_iter_no_change: float,
         tol: float,
+        max_iter: int | None = None,
     ):
         self.objective, self.verbose, self.callback = objective, verbose, callback
         self.validation, self.n_iter_no_change, self.tol = (
@@ -180,6 +189,7 @@ class _Monitor:
             n_iter_no_change,
             tol,
         )
+        self.max_iter = max_iter
         self.x = theta0
         self.losses: list[float] = []
         self.scores: list[float] = []
@@ -211,6 +221,10 @@ class _Monitor:
             raise _StopFit("stopped by the callback")
         if progress.validation_score is not None:
             self._track(progress.validation_score, x)
+        if self.max_iter is not None and progress.iteration >= self.max_iter:
+            raise _StopFit(
+                f"stopped at max_iter={self.max_iter} iterations", converged=False
+            )
 
     def _track(self, score: float, x: np.ndarray) -> None:
         self.scores.append(score)
@@ -249,11 +263,27 @@ def minimize_network(
     -------
     result : OptimizeResult
         minimize's result, or one built from the last completed iterate when
-        the monitor stopped the fit (``success=True``) or a KeyboardInterrupt
-        ended it (``success=False``; a warning says so).
+        the monitor stopped the fit (``success=True``; ``success=False``,
+        status 1, at the iteration limit it enforces) or a KeyboardInterrupt
+        ended it (``success=False``, status -1; a warning says so).
     """
     # The thread policy of the objective's source holds for the whole fit.
     with warnings.catch_warnings(), objective.source.fit_context():
+        # A solver started where J is not finite returns θ0 unchanged (or
+        # fails deep inside scipy): say why instead. The solver's own first
+        # evaluation at θ0 reuses this one.
+        J0, grad0 = objective(theta0)
+        if not (np.isfinite(J0) and np.all(np.isfinite(grad0))):
+            bad = int(np.sum(~np.isfinite(grad0)))
+            raise ValueError(
+                f"The cost J or its gradient is not finite at the initial "
+                f"weights (J = {J0}; {bad} of {grad0.size} gradient entries "
+                "not finite): the input likely needs scaling. Standardise the "
+                "features (for "
+                "example with sklearn.preprocessing.StandardScaler) and, for a "
+                "regressor, the targets (TransformedTargetRegressor), or look "
+                "for extreme values."
+            )
         # scipy only warns about options it does not know; refuse them.
         warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
         try:
@@ -271,10 +301,11 @@ def minimize_network(
                 f"solver_options were rejected by solver={solver.name!r}: {exc}"
             ) from None
         except _StopFit as exc:
-            stopped, success = str(exc), True
+            stopped, success = str(exc), exc.converged
+            status = 0 if success else 1
         except KeyboardInterrupt:
-            stopped, success = "interrupted by KeyboardInterrupt", False
-    if not success:
+            stopped, success, status = "interrupted by KeyboardInterrupt", False, -1
+    if status == -1:
         warnings.warn(
             f"Fit interrupted after {len(monitor.losses)} completed iterations; "
             "the estimator keeps the last completed iterate.",
@@ -287,7 +318,8 @@ def minimize_network(
         fun=J,
         jac=grad,
         nit=len(monitor.losses),
+        nfev=objective.n_evaluations,
         success=success,
-        status=0 if success else -1,
+        status=status,
         message=f"Fit {stopped}.",
     )

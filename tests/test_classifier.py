@@ -1,5 +1,7 @@
 """Behaviour of BackpropClassifier as a scikit-learn classifier."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -187,9 +189,9 @@ def test_max_iter_raises_convergence_warning_with_solver_message(iris):
     assert clf.n_iter_ == 2
 
 
-def test_tnc_limits_function_evaluations_by_max_iter(iris):
+def test_tnc_limits_function_evaluations_by_max_fun(iris):
     X, y = iris
-    clf = BackpropClassifier(solver="TNC", max_iter=15, random_state=0)
+    clf = BackpropClassifier(solver="TNC", max_fun=15, random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     assert clf.optimize_result_.nfev <= 16  # TNC may finish its last step
@@ -309,3 +311,13 @@ def test_tied_huge_softmax_logits_split_probability_exactly(quiet_fit):
     proba = clf.predict_proba(X[:1])
     assert_allclose(proba[0, :2], [0.5, 0.5])
     assert 0 < proba[0, 2] < 1e-300
+
+
+def test_html_repr_links_to_the_api_reference(Estimator):
+    # scikit-learn's "?" link, to the page docs/api.rst generates
+    name = Estimator.__name__
+    link = Estimator()._get_doc_link()
+    assert link.endswith(f"/generated/sklearn_backprop.{name}.html")
+    assert link in Estimator()._repr_html_()
+    api = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
+    assert ":toctree: generated/" in api and name in api

@@ -20,8 +20,11 @@ def test_one_sample_per_class(assert_distributions):
     assert_distributions(clf.predict_proba(X))
     assert np.isfinite(clf.loss_)
     # early stopping cannot hold a sample of each class out: a clear refusal
-    with pytest.raises(ValueError, match="least populated class.* only 1 member"):
+    with pytest.raises(ValueError, match="early_stopping.*each of the 4 classes"):
         BackpropClassifier(early_stopping=True).fit(X, y)
+    X, y = np.tile(X, (5, 1)), np.append(np.repeat(y, 5)[:-4], ["a"] * 3 + ["e"])
+    with pytest.raises(ValueError, match="early_stopping.*only 1 member"):
+        BackpropClassifier(early_stopping=True, validation_fraction=0.5).fit(X, y)
 
 
 def test_more_features_than_samples(Estimator, assert_distributions):

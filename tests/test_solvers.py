@@ -265,3 +265,24 @@ def test_property_fit_is_deterministic_for_a_fixed_random_state(
         assert_array_equal(a, b)
     assert first.loss_curve_ == second.loss_curve_
     assert_array_equal(first.predict(X), second.predict(X))
+
+
+def test_tnc_leaves_room_for_max_iter_iterations(iris):
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # converges unwarned
+        clf = BackpropClassifier(solver="TNC", random_state=0).fit(X, y)
+    assert 0 < clf.n_iter_ < 200
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        clf = BackpropClassifier(solver="TNC", max_iter=3, random_state=0).fit(X, y)
+    assert clf.n_iter_ == 3 == len(clf.loss_curve_)
+    assert not clf.optimize_result_.success
+
+
+@pytest.mark.parametrize("solver", ["CG", "BFGS", "TNC", "L-BFGS-B"])
+def test_convergence_warning_reads_as_one_sentence(iris, solver):
+    X, y = iris
+    with pytest.warns(ConvergenceWarning) as record:
+        BackpropClassifier(solver=solver, max_iter=2, random_state=0).fit(X, y)
+    message = str(record[0].message)
+    assert ".." not in message and "Increase max_iter" in message

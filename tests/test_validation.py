@@ -5,12 +5,14 @@ Each refusal is a ``ValueError`` (``InvalidParameterError``, a subclass of both
 ``NotFittedError``. docs/guarantees.rst lists each guarantee with its test.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from sklearn_backprop import BackpropClassifier
+from sklearn_backprop import BackpropClassifier, BackpropRegressor
 
 # --------------------------------------------------------------------------
 # fit: bad X, y and sample_weight
@@ -204,3 +206,62 @@ def test_predict_before_fit_raises_not_fitted(Estimator, small_data):
     for method in methods:
         with pytest.raises(NotFittedError, match="not fitted yet"):
             getattr(Estimator(), method)(X)
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity"])  # logistic, tanh saturate
+def test_non_finite_cost_at_the_initial_weights_is_refused(
+    Estimator, solver, activation
+):
+    # features near the largest float: J (or its gradient) overflows at θ0
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(size=10)
+    if Estimator is BackpropClassifier:
+        y = (y > 0).astype(int)
+    est = Estimator(solver=solver, activation=activation, random_state=0)
+    with pytest.raises(ValueError, match="not finite at the initial weights"):
+        est.fit(X, y)
+    assert not hasattr(est, "thetas_")  # nothing fitted
+
+
+@pytest.mark.parametrize("n, classes", [(10, None), (10, 3), (30, 5)])
+def test_a_validation_split_too_small_to_score_is_refused(n, classes):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    if classes is None:
+        est, y = BackpropRegressor(early_stopping=True), rng.normal(size=n)
+    else:
+        est, y = BackpropClassifier(early_stopping=True), np.arange(n) % classes
+    with pytest.raises(ValueError, match="early_stopping.*validation_fraction"):
+        est.fit(X, y)
+    # a larger validation_fraction makes the same data work
+    est.set_params(validation_fraction=0.5, max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert np.isfinite(est.best_validation_score_)
+
+
+def test_n_iter_no_change_inf_turns_the_early_stop_off(iris):
+    X, y = iris
+    est = BackpropClassifier(
+        early_stopping=True,
+        n_iter_no_change=np.inf,
+        tol=0.5,  # no iteration improves accuracy by half
+        solver_options={"gtol": 1e-10},  # ...while the solver itself goes on
+        max_iter=30,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.n_iter_ == 30  # tol=0.5 would have stopped it after 2 otherwise
+    assert est.best_validation_score_ == max(est.validation_scores_)
+
+
+def test_a_fit_stopped_before_its_first_iteration_scores_its_weights(iris):
+    X, y = iris
+    est = BackpropClassifier(early_stopping=True, tol=1e6).fit(X, y)
+    assert est.n_iter_ == 0
+    assert len(est.validation_scores_) == 1
+    assert est.best_validation_score_ == est.validation_scores_[0]
+    assert 0 <= est.best_validation_score_ <= 1
