@@ -32,6 +32,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax from the sphinx-mathjax-offline package (the docs extra): it
+    # copies MathJax 3 into _static/mathjax and points mathjax_path there, so
+    # the math renders without network access. Without it, sphinx.ext.mathjax
+    # loads MathJax from a CDN and an offline reader sees raw LaTeX.
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
