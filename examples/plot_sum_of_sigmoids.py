@@ -70,6 +70,28 @@ print(
 )
 
 # %%
+# The whole picture
+# -----------------
+# The target, the four weighted sigmoids (thin), the output bias (dotted) and
+# the bias plus the sigmoids (thick), which is the network's prediction. The
+# panels further down take this apart one unit at a time.
+
+# sphinx_gallery_thumbnail_number = 1
+fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
+ax.plot(x, np.sin(x), "k--", linewidth=1.5, label="target sin(x)")
+for n, unit in enumerate(units, start=1):
+    ax.plot(x, unit, color=f"C{n}", linewidth=1.2, label=f"weighted sigmoid {n}")
+ax.axhline(bias, color="grey", linestyle=":", label=f"output bias {bias:.2f}")
+ax.plot(x, total, color="C0", linewidth=3, label="bias + sum = prediction")
+ax.axhline(0, color="black", linewidth=0.6)
+ax.set_xlim(-np.pi, np.pi)
+ax.set_xlabel("x")
+ax.set_ylabel("y")
+ax.set_title(f"sin(x) as a sum of {k} sigmoids (R² = {model.score(X, np.sin(x)):.3f})")
+ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
+plt.show()
+
+# %%
 # Each hidden unit on its own (figure 3)
 # --------------------------------------
 # Every unit is one S curve: Θ^(1)_{j1} sets its steepness and direction,
