@@ -8,6 +8,8 @@ each chunk's targets once, and sums the chunks' terms serially or on threads
 evaluation is a handful of numpy calls on buffers prepared once.
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
@@ -16,7 +18,11 @@ from sklearn import get_config
 from sklearn_backprop._kernel import block_cost_grad, fold, is_large, use_tanh_form
 from sklearn_backprop._rop import block_hessp, forward_state
 from sklearn_backprop._spec import NetworkSpec
-from sklearn_backprop._threads import evaluation_threads, fit_blas_limit, run_in_order
+from sklearn_backprop._threads import (
+    evaluation_threads,
+    run_in_order,
+    single_threaded_blas,
+)
 from sklearn_backprop._workspace import Workspace
 
 # Dense evaluations run over row chunks whose inputs and activations take about
@@ -160,9 +166,13 @@ class InMemoryBlocks:
             and getattr(self, "key", None) == key
         )
 
+    @contextmanager
     def fit_context(self):
-        """What a fit over these blocks runs under: the thread policy's BLAS limit."""
-        return fit_blas_limit(self.n_threads)
+        """A fit's thread policy: BLAS on one thread throughout, the chunks of
+        each evaluation on the evaluation threads (see ``_threads``)."""
+        self.n_threads = evaluation_threads(len(self.bounds), self._requested_threads)
+        with single_threaded_blas():
+            yield
 
     def cost_grad_sum(self, theta: NDArray, out: NDArray | None = None):
         """(Σ_i w_i loss_i, Δ, W) at θ, as ``network.cost_grad_sum`` returns them."""

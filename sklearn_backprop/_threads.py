@@ -3,8 +3,15 @@
 An evaluation is a sum over row chunks. When it has several chunks, threads
 compute them side by side, each with single-threaded BLAS (numpy releases the
 GIL in its products and elementwise loops), and their sums are added strictly
-in chunk order, so the result is bit for bit the one of a single thread. An
-evaluation of one chunk runs in the calling thread with BLAS's own threads.
+in chunk order, so the result is bit for bit the one of a single thread. A
+direct evaluation of one chunk, or of a network whose matrix products dwarf
+its elementwise work, runs in the calling thread with BLAS's own threads.
+
+A fit holds BLAS to one thread from start to end and spreads the chunks of
+each evaluation over the evaluation threads: an idle OpenBLAS thread spins
+for a while after each call and would take a core from them, and a fit's
+weights then do not depend on the number of threads the machine gives BLAS
+(a product split over BLAS's threads may round differently).
 
 The number of evaluation threads follows BLAS's own (threadpoolctl) in the
 main thread: limiting BLAS to one thread with
@@ -17,7 +24,7 @@ OpenBLAS ignores thread limits set from some threads).
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from numbers import Integral
 
 import numpy as np
@@ -75,14 +82,9 @@ def evaluation_threads(
     return int(max(min(requested, n_chunks), 1))
 
 
-def fit_blas_limit(n_threads: int) -> AbstractContextManager:
-    """BLAS held to one thread for a whole fit whose evaluations use threads.
-
-    An idle OpenBLAS thread spins for a while after each call (scipy's
-    solver makes some too) and would take a core from the evaluation's
-    threads: without this, the threaded fit was slower than the serial one.
-    """
-    return _blas().limit(limits=1) if n_threads > 1 else nullcontext()
+def single_threaded_blas() -> AbstractContextManager:
+    """BLAS held to one thread (every BLAS library numpy and scipy loaded)."""
+    return _blas().limit(limits=1)
 
 
 def blas_threads() -> int:
