@@ -308,10 +308,60 @@ def logistic_squared_error(Z: NDArray, T: Targets, S: NDArray, v: NDArray) -> fl
     return J
 
 
-OUTPUT_ACTIVATIONS = {
-    "logistic": inplace_sigmoid,
-    "softmax": inplace_softmax,
-    "identity": inplace_identity,
+def _identity_jacobian_product(A: NDArray, R: NDArray) -> NDArray:
+    return R  # ∂a/∂z = I
+
+
+def _logistic_jacobian_product(A: NDArray, R: NDArray) -> NDArray:
+    R *= A * (1 - A)  # ∂a_k/∂z_k = a_k (1 - a_k)
+    return R
+
+
+def _softmax_jacobian_product(A: NDArray, R: NDArray) -> NDArray:
+    # ∂a/∂z = diag(a) - a aᵀ per row: (∂a/∂z) r = a ⊙ (r - a·r)
+    R -= np.einsum("ij,ij->i", A, R)[:, None]
+    R *= A
+    return R
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output units' activation a^(L) = f(z^(L)) and its Jacobian.
+
+    Attributes
+    ----------
+    name : str
+        The public name (``output_activation``).
+    activate : callable
+        ``activate(Z)`` overwrites z^(L) with a^(L).
+    jacobian_product : callable
+        ``jacobian_product(A, R)`` overwrites each row r of R with
+        (∂a/∂z) r, given a^(L); ∂a/∂z is symmetric for all three outputs, so
+        the same product carries R{z} forward and δ back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = OUTPUT_ACTIVATIONS["logistic"]
+    >>> out.jacobian_product(np.array([[0.5]]), np.array([[2.0]]))
+    array([[0.5]])
+    """
+
+    name: str
+    activate: Callable[[NDArray], None]
+    jacobian_product: Callable[[NDArray, NDArray], NDArray]
+
+    def __call__(self, Z: NDArray) -> None:
+        self.activate(Z)
+
+
+OUTPUT_ACTIVATIONS: dict[str, Output] = {
+    out.name: out
+    for out in (
+        Output("logistic", inplace_sigmoid, _logistic_jacobian_product),
+        Output("softmax", inplace_softmax, _softmax_jacobian_product),
+        Output("identity", inplace_identity, _identity_jacobian_product),
+    )
 }
 
 
@@ -382,7 +432,7 @@ class Loss:
     @property
     def activate(self) -> Callable[[NDArray], None]:
         """The output activation, in place (for predictions)."""
-        return OUTPUT_ACTIVATIONS[self.output]
+        return OUTPUT_ACTIVATIONS[self.output].activate
 
     def targets(self, Y: NDArray, w: NDArray | None = None) -> Targets:
         """The block's :class:`Targets`: Y with the weights w folded in."""

@@ -32,9 +32,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
-from sklearn_backprop import _kernel
+from sklearn_backprop import _jacobian, _kernel
 from sklearn_backprop._activations import ACTIVATIONS
 from sklearn_backprop._blocks import InMemoryBlocks, as_rows
+from sklearn_backprop._losses import LOSSES
 from sklearn_backprop._objective import regularize as _regularize
 from sklearn_backprop._spec import NetworkSpec, check_names, n_params
 from sklearn_backprop._workspace import Workspace
@@ -47,11 +48,14 @@ __all__ = [
     "gradient_check",
     "hessp",
     "hessp_sum",
+    "jacobian",
+    "jvp",
     "n_params",
     "numerical_gradient",
     "pack",
     "regularize",
     "unpack",
+    "vjp",
 ]
 
 
@@ -662,3 +666,171 @@ def gradient_check(
     )
     denom = np.linalg.norm(num + grad)
     return float(np.linalg.norm(num - grad) / denom) if denom else 0.0
+
+
+# A loss for each output, so that a network without targets has a spec.
+_SOME_LOSS = dict(LOSSES.keys())  # output -> one of its losses
+
+
+def _outputs(theta, X, layer_sizes, activation, output_activation):
+    """(spec, θ's Θ^(l), X) of a call about the network's outputs alone."""
+    check_names(activation, output_activation, None)
+    X = as_rows(X)
+    spec = _spec(
+        layer_sizes,
+        activation,
+        output_activation,
+        _SOME_LOSS[output_activation],
+        X.dtype,
+    )
+    if X.ndim != 2 or X.shape[1] != spec.layer_sizes[0]:
+        raise ValueError(
+            f"X must have shape (n_samples, {spec.layer_sizes[0]}), got {X.shape}."
+        )
+    return spec, spec.unpack(spec.check_theta(theta)), X
+
+
+def jacobian(
+    theta: ArrayLike,
+    X: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    activation: str = "logistic",
+    output_activation: str = "identity",
+) -> NDArray:
+    """The Jacobian ∂ŷ/∂θ of the network's outputs, computed analytically.
+
+    One backward pass per output unit k (the notes' backpropagation with
+    δ^(L) = ∂ŷ_k/∂z^(L)), keeping each row's Δ^(l) = δ_i^(l+1) [1, a_i^(l)]ᵀ
+    apart: never by finite differences.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        All Θ^(l) flattened (see :func:`pack`).
+    X : {array-like, sparse matrix} of shape (n_samples, S_1)
+        Input rows (sparse X is made dense: J itself is dense). float32 X is
+        computed in float32, anything else in float64.
+    layer_sizes : sequence of int
+        ``[S_1, ..., S_L]``.
+    activation : {"logistic", "tanh", "relu", "identity"}, default="logistic"
+        Hidden-unit activation g.
+    output_activation : {"identity", "logistic", "softmax"}, default="identity"
+        Activation of the output units ŷ = a^(L).
+
+    Returns
+    -------
+    J : ndarray of shape (n_samples * S_L, n_params)
+        ∂ŷ_ik/∂θ_j in row i·S_L + k (sample-major) and column j (θ's packed
+        order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, theta = rng.normal(size=(5, 3)), rng.normal(size=n_params([3, 4, 2]))
+    >>> J = jacobian(theta, X, [3, 4, 2])
+    >>> J.shape
+    (10, 26)
+    >>> step = 1e-6 * np.eye(theta.size)[7]
+    >>> numeric = (forward(unpack(theta + step, [3, 4, 2]), X,
+    ...                    output_activation="identity")[-1]
+    ...            - forward(unpack(theta - step, [3, 4, 2]), X,
+    ...                      output_activation="identity")[-1]) / 2e-6
+    >>> bool(np.allclose(J[:, 7], numeric.ravel(), atol=1e-8))
+    True
+    """
+    spec, thetas, X = _outputs(theta, X, layer_sizes, activation, output_activation)
+    return _jacobian.jacobian(thetas, X, spec)
+
+
+def jvp(
+    theta: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    activation: str = "logistic",
+    output_activation: str = "identity",
+) -> NDArray:
+    """The Jacobian-vector product J·v, by the R-operator's forward pass.
+
+    R{z^(l+1)} = V^(l) [1; a^(l)] + Θ^(l) [0; R{a^(l)}] and
+    R{a^(l+1)} = g'(z^(l+1)) ⊙ R{z^(l+1)} (Pearlmutter 1994): the change of
+    the outputs along v, without forming J.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        Where J is taken.
+    v : array-like of shape (n_params,)
+        The direction, packed like ``theta``.
+    X, layer_sizes, activation, output_activation
+        As for :func:`jacobian`.
+
+    Returns
+    -------
+    Jv : ndarray of shape (n_samples, S_L)
+        Row i holds Σ_j ∂ŷ_i/∂θ_j v_j (``(J @ v).reshape(n_samples, S_L)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(5, 3))
+    >>> theta, v = rng.normal(size=(2, n_params([3, 4, 2])))
+    >>> Jv = jvp(theta, v, X, [3, 4, 2])
+    >>> bool(np.allclose(Jv.ravel(), jacobian(theta, X, [3, 4, 2]) @ v))
+    True
+    """
+    spec, thetas, X = _outputs(theta, X, layer_sizes, activation, output_activation)
+    vs = spec.unpack(spec.check_theta(v, "v"))
+    return _jacobian.jvp(thetas, vs, X, spec)
+
+
+def vjp(
+    theta: ArrayLike,
+    U: ArrayLike,
+    X: ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    activation: str = "logistic",
+    output_activation: str = "identity",
+) -> NDArray:
+    """The vector-Jacobian product Jᵀ·vec(U), by one backward pass.
+
+    The notes' backpropagation with δ^(L) = (∂ŷ/∂z^(L))ᵀ U in place of a
+    loss's output error, and Δ^(l) summed over the rows.
+
+    Parameters
+    ----------
+    theta : array-like of shape (n_params,)
+        Where J is taken.
+    U : array-like of shape (n_samples, S_L)
+        One weight per output of each row.
+    X, layer_sizes, activation, output_activation
+        As for :func:`jacobian`.
+
+    Returns
+    -------
+    JTu : ndarray of shape (n_params,)
+        Σ_ik U_ik ∂ŷ_ik/∂θ (``jacobian(...).T @ U.ravel()``), packed like
+        ``theta``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X, U = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    >>> theta = rng.normal(size=n_params([3, 4, 2]))
+    >>> JTu = vjp(theta, U, X, [3, 4, 2])
+    >>> bool(np.allclose(JTu, jacobian(theta, X, [3, 4, 2]).T @ U.ravel()))
+    True
+    """
+    spec, thetas, X = _outputs(theta, X, layer_sizes, activation, output_activation)
+    U = np.asarray(U, dtype=spec.dtype)
+    if U.shape != (X.shape[0], spec.layer_sizes[-1]):
+        raise ValueError(
+            f"U must have shape ({X.shape[0]}, {spec.layer_sizes[-1]}), got {U.shape}."
+        )
+    return _jacobian.vjp(thetas, U, X, spec, np.empty(spec.n_params, spec.dtype))
