@@ -16,6 +16,7 @@ from sklearn_backprop._data import FitRequest, fit_data, is_dask_collection
 from sklearn_backprop._guards import (
     add_version,
     check_fit_memory,
+    check_least_squares,
     check_version,
     restore_on_error,
 )
@@ -221,6 +222,20 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         solver = SOLVERS[self.solver]
         if solver.refused:
             raise ValueError(f"solver={self.solver!r} {solver.refused}")
+        if solver.least_squares and self._loss != "squared_error":
+            raise ValueError(
+                f"solver={self.solver!r} minimises a sum of squares ½‖r‖², and "
+                f"{type(self).__name__}'s cost (loss={self._loss!r}) is not one; "
+                "use it with BackpropRegressor, or choose one of the solvers of "
+                "scipy.optimize.minimize (e.g. 'L-BFGS-B')."
+            )
+        if solver.least_squares and is_dask_collection(X):
+            raise ValueError(
+                f"solver={self.solver!r} is not available with dask input: its "
+                "residual vector has one entry per row, on the client. Use a "
+                "scipy.optimize.minimize solver (e.g. 'L-BFGS-B' or "
+                "'trust-ncg'), which map-reduce over the cluster's blocks."
+            )
         hidden = self._hidden_sizes()
         if not is_dask_collection(X):
             X, y = validate_data(
@@ -242,6 +257,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             setattr(self, name, value)
         self.out_activation_ = data.spec.loss.output
         spec = data.spec
+        if solver.least_squares:
+            check_least_squares(self, spec, data.source.Y.size)
         objective = Objective(data.source, self.alpha, self._curvature())
         theta0 = self._initial_theta(list(spec.layer_sizes))
         monitor = _Monitor(

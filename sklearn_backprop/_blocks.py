@@ -15,7 +15,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn import get_config
 
-from sklearn_backprop._kernel import block_cost_grad, fold, is_large, use_tanh_form
+from sklearn_backprop import _jacobian
+from sklearn_backprop._kernel import (
+    block_cost_grad,
+    fold,
+    forward,
+    is_large,
+    use_tanh_form,
+)
 from sklearn_backprop._rop import block_hessp, forward_state
 from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop._threads import (
@@ -269,6 +276,44 @@ class InMemoryBlocks:
             pool, _ = self.workspace.helpers(self.n_threads)
             run_in_order(len(self.bounds), compute, combine, pool, self.n_threads)
         return out, self.W
+
+    # ----------------------------------------------------------------------
+    # The sum-of-squares form ½‖r‖² of a squared-error cost: its data rows
+    # r_ik = √w_i (ŷ_ik - y_ik) and their Jacobian, for least-squares solvers.
+
+    def _root_weights(self) -> NDArray | None:
+        return None if self.w is None else np.sqrt(self.w)[:, None]
+
+    def residual_rows(self, theta: NDArray) -> NDArray:
+        """√w_i (ŷ_ik - y_ik), shape (n_samples, K)."""
+        thetas = self.spec.unpack(theta)
+        r = forward(thetas, self.X, self.spec.activation, self.spec.loss.output)[-1]
+        r -= self.Y
+        root = self._root_weights()
+        return r if root is None else np.multiply(r, root, out=r)
+
+    def jacobian_rows(self, theta: NDArray) -> NDArray:
+        """√w_i ∂ŷ_ik/∂θ, shape (n_samples·K, n_params), rows sample-major."""
+        jac = _jacobian.jacobian(self.spec.unpack(theta), self.X, self.spec)
+        root = self._root_weights()
+        if root is not None:
+            K = self.spec.layer_sizes[-1]
+            jac.reshape(len(root), K, -1)[...] *= root[:, :, None]
+        return jac
+
+    def jvp_rows(self, theta: NDArray, v: NDArray) -> NDArray:
+        """√w_i (J v)_ik, shape (n_samples, K)."""
+        spec = self.spec
+        Jv = _jacobian.jvp(spec.unpack(theta), spec.unpack(v), self.X, spec)
+        root = self._root_weights()
+        return Jv if root is None else np.multiply(Jv, root, out=Jv)
+
+    def vjp_rows(self, theta: NDArray, U: NDArray) -> NDArray:
+        """Jᵀ (√w ⊙ U), shape (n_params,)."""
+        root = self._root_weights()
+        U = U if root is None else U * root
+        grad = np.empty(self.spec.n_params, self.spec.dtype)
+        return _jacobian.vjp(self.spec.unpack(theta), U, self.X, self.spec, grad)
 
     def _cache_states(self) -> bool:
         """Whether the forward pass at θ for all rows fits ``working_memory``."""

@@ -189,6 +189,37 @@ def check_fit_memory(estimator, layer_sizes: Sequence[int], n_samples: int, dtyp
     )
 
 
+def check_least_squares(estimator, spec, n_residual_rows: int) -> None:
+    """Refuse "lm" where MINPACK cannot run it: fewer residuals than
+    parameters, or a dense Jacobian of r larger than the machine's memory.
+
+    MINPACK's lmder needs m ≥ n (residuals at least as many as parameters)
+    and holds the m × n Jacobian of r twice in float64 (its QR works on a
+    copy); "trf" forms neither.
+    """
+    if estimator.solver != "lm":
+        return
+    n_non_bias = int(np.count_nonzero(spec.weight_mask))
+    m, p = n_residual_rows + n_non_bias, spec.n_params
+    if m < p:
+        raise ValueError(
+            f"solver='lm' needs at least as many residuals as parameters "
+            f"(MINPACK's requirement): {n_residual_rows} outputs + {n_non_bias} "
+            f"penalty terms = {m} < {p} parameters. Use solver='trf', or more "
+            "data or a smaller network."
+        )
+    need = 2 * 8 * m * p
+    have = physical_memory()
+    limit = sys.maxsize if have is None else have
+    if need > limit:
+        raise MemoryError(
+            f"solver='lm' would hold the {m:,} × {p:,} Jacobian of the residuals "
+            f"twice in float64: about {format_bytes(need)}, more than "
+            f"{format_bytes(limit)} of memory. Use solver='trf', which never "
+            "forms it."
+        )
+
+
 @contextlib.contextmanager
 def restore_on_error(estimator) -> Iterator[None]:
     """Put back the estimator's attributes if the body raises, then re-raise.

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse.linalg import LinearOperator
 
 from sklearn_backprop._spec import NetworkSpec
 
@@ -118,3 +119,66 @@ class Objective:
         if self.last is None or not np.array_equal(self.last[0], theta):
             self(theta)
         return self.last[1], self.last[2]
+
+    # ----------------------------------------------------------------------
+    # The least-squares form J = ½‖r‖² of a squared-error cost, with
+    # r = [√(w_i/W) (ŷ_ik - y_ik)]_{i,k} ++ [√(α/W) θ_j]_{non-bias j}.
+
+    def _penalty(self) -> tuple[NDArray, float]:
+        """Indices of the non-bias weights in θ, and √(α/W)."""
+        index = np.flatnonzero(self.spec.weight_mask)
+        return index, float(np.sqrt(self.alpha / self.source.W))
+
+    def residuals(self, theta: NDArray) -> NDArray:
+        """r(θ), float64, of length n_samples·K + n_non_bias."""
+        theta_c = np.asarray(theta, dtype=self.spec.dtype)
+        index, root_alpha = self._penalty()
+        with np.errstate(over="ignore", invalid="ignore"):
+            data = self.source.residual_rows(theta_c).ravel()
+        r = np.empty(data.size + index.size)
+        np.divide(data, np.sqrt(self.source.W), out=r[: data.size])
+        np.multiply(
+            np.asarray(theta, np.float64)[index], root_alpha, out=r[data.size :]
+        )
+        return r
+
+    def residual_jacobian(self, theta: NDArray) -> NDArray:
+        """∂r/∂θ as a dense float64 matrix (n_samples·K + n_non_bias, n_params)."""
+        theta_c = np.asarray(theta, dtype=self.spec.dtype)
+        index, root_alpha = self._penalty()
+        data = self.source.jacobian_rows(theta_c)
+        jac = np.zeros((data.shape[0] + index.size, self.spec.n_params))
+        np.divide(data, np.sqrt(self.source.W), out=jac[: data.shape[0]])
+        jac[data.shape[0] + np.arange(index.size), index] = root_alpha
+        return jac
+
+    def residual_operator(self, theta: NDArray) -> LinearOperator:
+        """∂r/∂θ as a LinearOperator on J·v and Jᵀ·u: never formed."""
+        theta_c = np.asarray(theta, dtype=self.spec.dtype)
+        index, root_alpha = self._penalty()
+        root_W, dtype = np.sqrt(self.source.W), self.spec.dtype
+        n_data = self.source.Y.size
+        shape = self.source.Y.shape
+
+        def matvec(v):
+            v = np.ravel(v)
+            out = np.empty(n_data + index.size)
+            Jv = self.source.jvp_rows(theta_c, v.astype(dtype))
+            np.divide(Jv.ravel(), root_W, out=out[:n_data])
+            np.multiply(v[index], root_alpha, out=out[n_data:])
+            return out
+
+        def rmatvec(u):
+            u = np.ravel(u)
+            U = u[:n_data].reshape(shape).astype(dtype)
+            out = self.source.vjp_rows(theta_c, U).astype(np.float64)
+            out /= root_W
+            out[index] += root_alpha * u[n_data:]
+            return out
+
+        return LinearOperator(
+            (n_data + index.size, self.spec.n_params),
+            matvec=matvec,
+            rmatvec=rmatvec,
+            dtype=np.float64,
+        )

@@ -39,16 +39,31 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         L2 penalty λ, scaled as (α / (2W)) Σ Θ² over non-bias weights, as in
         :class:`~sklearn.neural_network.MLPRegressor`.
     solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
-            "trust-krylov"}, default="L-BFGS-B"
-        Method of :func:`scipy.optimize.minimize`.
+            "trust-krylov", "lm", "trf"}, default="L-BFGS-B"
+        Method of :func:`scipy.optimize.minimize`, or of
+        :func:`scipy.optimize.least_squares` on the residuals r of the cost
+        J = ½‖r‖², r = [√(w_i/W) (ŷ_ik - y_ik)] ++ [√(α/W) θ_j] (non-bias
+        j): "lm" is Levenberg-Marquardt (MINPACK, as MATLAB's ``trainlm``)
+        with the dense analytic Jacobian of r, for networks of up to a few
+        hundred weights; it needs at least as many residuals as weights and
+        the Jacobian in memory, and is refused otherwise. "trf" uses J·v and
+        Jᵀ·u only (``tr_solver="lsmr"``), never forming the Jacobian. With a
+        fixed ``random_state`` every solver gives the same fit from run to
+        run except "trust-krylov": scipy's trust-krylov itself varies at
+        about 1e-15 from one run to the next, and the fits drift apart from
+        there.
     max_iter : int, default=200
-        Iteration limit: ``maxiter`` of every solver except TNC, which has
-        none of its own (only ``maxfun``): its iterations are counted as it
-        reports them, and the fit stops after ``max_iter`` of them.
+        Iteration limit: ``maxiter`` of the minimize solvers except TNC,
+        which has none of its own (only ``maxfun``): its iterations are
+        counted as it reports them, and the fit stops after ``max_iter`` of
+        them. For "lm" and "trf" it is ``max_nfev``, the limit on evaluations
+        of r (``n_iter_`` counts their accepted steps).
     tol : float, default=1e-4
         Stopping tolerance, passed as the solver's own option: ``gtol`` for
         L-BFGS-B, CG, BFGS, TNC, trust-ncg and trust-krylov, ``xtol`` for
-        Newton-CG.
+        Newton-CG, and ``ftol``, ``xtol`` and ``gtol`` together for "lm" and
+        "trf", raised to 2 × machine epsilon if smaller (MINPACK refuses
+        tolerances at or below it).
     max_fun : int, default=15000
         Limit on cost+gradient evaluations for L-BFGS-B and TNC.
     init_epsilon : float, default=None

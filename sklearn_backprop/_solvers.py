@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import OptimizeResult, OptimizeWarning, minimize
+from scipy.optimize import OptimizeResult, OptimizeWarning, least_squares, minimize
 
 from sklearn_backprop._objective import Objective
 
@@ -47,6 +47,10 @@ class Solver:
     dense_matrix : bool
         Whether the method keeps an n_params × n_params matrix (BFGS's
         inverse Hessian approximation), which the memory guard counts.
+    least_squares : bool
+        Whether the method is one of :func:`scipy.optimize.least_squares`'s,
+        on the residuals r of a sum-of-squares cost J = ½‖r‖²: "lm" with the
+        dense Jacobian of r (MINPACK), "trf" with J·v and Jᵀ·u only.
     refused : str or None
         Why the method is refused (a message for the user), or None.
 
@@ -63,10 +67,14 @@ class Solver:
     takes_hessp: bool = False
     curvature: str = "exact"
     dense_matrix: bool = False
+    least_squares: bool = False
     refused: str | None = None
 
     def options(self, max_iter: int, max_fun: int, tol: float) -> dict:
         """``max_iter``, ``max_fun`` and ``tol`` as the method's own options."""
+        if self.least_squares:  # MINPACK refuses tolerances at or below eps
+            tol = max(tol, LEAST_SQUARES_MIN_TOL)
+            return {"ftol": tol, "xtol": tol, "gtol": tol, "max_nfev": max_iter}
         options = {self.tol_option: tol}
         if self.tol_option == "xtol":
             # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
@@ -99,7 +107,12 @@ _GRADIENT_SOLVERS = (
     Solver("TNC", max_iter_option=None, takes_max_fun=True),
     Solver("trust-ncg", takes_hessp=True),
     Solver("trust-krylov", takes_hessp=True),
+    Solver("lm", max_iter_option="max_nfev", least_squares=True),
+    Solver("trf", max_iter_option="max_nfev", least_squares=True),
 )
+# The smallest tolerance least_squares accepts for "lm": MINPACK refuses
+# ftol, xtol and gtol at or below machine epsilon.
+LEAST_SQUARES_MIN_TOL = 2 * float(np.finfo(np.float64).eps)
 _CHOICES = sorted(solver.name for solver in _GRADIENT_SOLVERS)
 SOLVERS: dict[str, Solver] = {
     solver.name: solver
@@ -244,12 +257,13 @@ class _Monitor:
 def minimize_network(
     objective: Objective, theta0: np.ndarray, monitor: _Monitor, solver: Solver, options
 ) -> OptimizeResult:
-    """Run minimize; an early stop or interrupt returns the last iterate.
+    """Run the solver; an early stop or interrupt returns the last iterate.
 
     Parameters
     ----------
     objective : Objective
-        J, gradient and Hessian-vector products.
+        J, gradient and Hessian-vector products (and, for least-squares
+        solvers, the residuals and their Jacobian).
     theta0 : ndarray of shape (n_params,)
         Starting point, float64.
     monitor : _Monitor
@@ -262,44 +276,17 @@ def minimize_network(
     Returns
     -------
     result : OptimizeResult
-        minimize's result, or one built from the last completed iterate when
-        the monitor stopped the fit (``success=True``; ``success=False``,
+        The solver's result, or one built from the last completed iterate
+        when the monitor stopped the fit (``success=True``; ``success=False``,
         status 1, at the iteration limit it enforces) or a KeyboardInterrupt
         ended it (``success=False``, status -1; a warning says so).
     """
+    run = _least_squares if solver.least_squares else _minimize
     # The thread policy of the objective's source holds for the whole fit.
     with warnings.catch_warnings(), objective.source.fit_context():
-        # A solver started where J is not finite returns θ0 unchanged (or
-        # fails deep inside scipy): say why instead. The solver's own first
-        # evaluation at θ0 reuses this one.
-        J0, grad0 = objective(theta0)
-        if not (np.isfinite(J0) and np.all(np.isfinite(grad0))):
-            bad = int(np.sum(~np.isfinite(grad0)))
-            raise ValueError(
-                f"The cost J or its gradient is not finite at the initial "
-                f"weights (J = {J0}; {bad} of {grad0.size} gradient entries "
-                "not finite): the input likely needs scaling. Standardise the "
-                "features (for "
-                "example with sklearn.preprocessing.StandardScaler) and, for a "
-                "regressor, the targets (TransformedTargetRegressor), or look "
-                "for extreme values."
-            )
-        # scipy only warns about options it does not know; refuse them.
-        warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
+        _check_start(objective, theta0)
         try:
-            return minimize(
-                objective,
-                theta0,
-                method=solver.name,
-                jac=True,
-                hessp=objective.hessp if solver.takes_hessp else None,
-                callback=monitor,
-                options=options,
-            )
-        except OptimizeWarning as exc:
-            raise ValueError(
-                f"solver_options were rejected by solver={solver.name!r}: {exc}"
-            ) from None
+            return run(objective, theta0, monitor, solver, options)
         except _StopFit as exc:
             stopped, success = str(exc), exc.converged
             status = 0 if success else 1
@@ -322,4 +309,102 @@ def minimize_network(
         success=success,
         status=status,
         message=f"Fit {stopped}.",
+    )
+
+
+def _check_start(objective: Objective, theta0: np.ndarray) -> None:
+    """Refuse θ0 where J or its gradient is not finite.
+
+    A solver started there returns θ0 unchanged (or fails deep inside
+    scipy): say why instead. The solver's own first evaluation at θ0 reuses
+    this one.
+    """
+    J0, grad0 = objective(theta0)
+    if not (np.isfinite(J0) and np.all(np.isfinite(grad0))):
+        bad = int(np.sum(~np.isfinite(grad0)))
+        raise ValueError(
+            f"The cost J or its gradient is not finite at the initial weights "
+            f"(J = {J0}; {bad} of {grad0.size} gradient entries not finite): "
+            "the input likely needs scaling. Standardise the features (for "
+            "example with sklearn.preprocessing.StandardScaler) and, for a "
+            "regressor, the targets (TransformedTargetRegressor), or look for "
+            "extreme values."
+        )
+
+
+def _minimize(objective, theta0, monitor, solver, options) -> OptimizeResult:
+    """scipy.optimize.minimize on J, its gradient and H·v."""
+    # scipy only warns about options it does not know; refuse them.
+    warnings.filterwarnings("error", "Unknown solver options", OptimizeWarning)
+    try:
+        return minimize(
+            objective,
+            theta0,
+            method=solver.name,
+            jac=True,
+            hessp=objective.hessp if solver.takes_hessp else None,
+            callback=monitor,
+            options=options,
+        )
+    except OptimizeWarning as exc:
+        raise ValueError(
+            f"solver_options were rejected by solver={solver.name!r}: {exc}"
+        ) from None
+
+
+def _least_squares(objective, theta0, monitor, solver, options) -> OptimizeResult:
+    """scipy.optimize.least_squares on the residuals r, J = ½‖r‖².
+
+    least_squares has no per-iteration hook for "lm" (MINPACK), but both
+    methods evaluate the Jacobian once at the start and then once at each
+    accepted iterate: the monitor runs there, on J = ½‖r‖² and its gradient
+    ∂rᵀ r computed from what the solver already has. The last accepted step
+    may end the run before its Jacobian is asked for; it is monitored after.
+    """
+    last = {"x": None, "r": None, "calls": 0}
+
+    def fun(theta):
+        r = objective.residuals(theta)
+        last["x"], last["r"] = np.array(theta), r
+        return r
+
+    def jacobian_at(theta):
+        if solver.name == "lm":
+            return objective.residual_jacobian(theta)
+        return objective.residual_operator(theta)
+
+    def jac(theta):
+        jacobian = jacobian_at(theta)
+        if last["calls"]:  # an accepted iterate
+            _observe(theta, jacobian)
+        last["calls"] += 1
+        return jacobian
+
+    def _observe(theta, jacobian):
+        r = last["r"] if np.array_equal(last["x"], theta) else fun(theta)
+        grad = jacobian.T @ r if solver.name == "lm" else jacobian.rmatvec(r)
+        objective.last = (np.array(theta, dtype=np.float64), 0.5 * float(r @ r), grad)
+        monitor(theta)
+
+    extra = {"tr_solver": "lsmr"} if solver.name == "trf" else {}
+    try:
+        result = least_squares(
+            fun, theta0, jac=jac, method=solver.name, **{**extra, **options}
+        )
+    except TypeError as exc:  # an option least_squares does not take
+        raise ValueError(
+            f"solver_options were rejected by solver={solver.name!r}: {exc}"
+        ) from None
+    if not np.array_equal(result.x, monitor.x):  # the last accepted step
+        _observe(result.x, jacobian_at(result.x))
+    J, grad = objective.at(result.x)
+    return OptimizeResult(
+        x=result.x,
+        fun=J,
+        jac=grad,
+        nit=len(monitor.losses),
+        nfev=result.nfev,
+        success=result.status > 0,
+        status=result.status,
+        message=result.message,
     )

@@ -42,9 +42,14 @@ from sklearn_backprop._solvers import SOLVERS as _SOLVER_TABLE
 ACTIVATION_NAMES = tuple(_ACTIVATION_TABLE)  # hidden units: "logistic", ...
 LOSS_PAIRS = tuple(_LOSS_TABLE)  # (output_activation, loss): ("softmax", ...)
 OUTPUT_ACTIVATIONS = tuple(dict.fromkeys(out for out, _ in LOSS_PAIRS))
-# scipy methods that use the gradient; those that also take H·v products;
-# those refused for taking no gradient, and for needing the full Hessian.
-SOLVERS = tuple(n for n, s in _SOLVER_TABLE.items() if not s.refused)
+# scipy.optimize.minimize methods that use the gradient (those that also take
+# H·v products below, and those refused for taking no gradient or for needing
+# the full Hessian).
+SOLVERS = tuple(
+    n for n, s in _SOLVER_TABLE.items() if not (s.refused or s.least_squares)
+)
+# scipy.optimize.least_squares methods, for sums of squares (the regressor)
+LEAST_SQUARES_SOLVERS = tuple(n for n, s in _SOLVER_TABLE.items() if s.least_squares)
 HESSP_SOLVERS = tuple(n for n, s in _SOLVER_TABLE.items() if s.takes_hessp)
 NO_GRADIENT_SOLVERS = tuple(
     sorted(n for n, s in _SOLVER_TABLE.items() if s.refused and "gradient" in s.refused)
