@@ -28,6 +28,7 @@ Predictions on a dask array are dask arrays, computed block by block with
 without the extra installed, that raises an ImportError naming it.
 """
 
+import asyncio
 import contextlib
 import functools
 import importlib
@@ -58,7 +59,7 @@ SPLIT_EVERY = 8
 LOST_WORKER_CHECK = 2.0
 # Scatters tried while a lost worker is still listed (LOST_WORKER_CHECK apart),
 # and the seconds after which one is given up.
-SCATTER_ATTEMPTS = 5
+SCATTER_ATTEMPTS = 2
 SCATTER_TIMEOUT = 10.0
 
 
@@ -393,6 +394,7 @@ class DaskBlocks:
     def __init__(self, client, blocks, spec: NetworkSpec):
         self.client, self.blocks, self.spec = client, blocks, spec
         self._scattered: tuple[np.ndarray, object] | None = None
+        self._scatter_works = True
         self._dask = _import("dask")
         self._delayed = functools.partial(self._dask.delayed, pure=False)
         self._holders: list[str] | None = None
@@ -421,17 +423,33 @@ class DaskBlocks:
         """Scatter to every worker, again while a worker lost meanwhile drops out.
 
         The scheduler lists a worker that has just died until it notices, and
-        a scatter to it fails with a closed connection (an OSError) or hangs.
+        a scatter to it fails with a closed connection (an OSError), with the
+        scheduler's KeyError for a worker it removed meanwhile, or hangs:
+        scatter's own ``timeout`` only bounds the wait for workers, so the
+        whole scatter runs under a deadline of its own. After a scatter has
+        failed so, broadcasts stay unreliable for a while (the scheduler
+        keeps trying the lost worker, 30 s per connection attempt): for the
+        rest of the fit the vector goes into each evaluation's graph instead,
+        so every evaluation is still made, only the vector travels once per
+        task.
         """
+        if not self._scatter_works:
+            return vector.copy()
+
+        async def scatter_with_deadline():
+            scatter = self.client.scatter(
+                vector, broadcast=True, hash=False, asynchronous=True
+            )
+            return await asyncio.wait_for(scatter, SCATTER_TIMEOUT)
+
         for attempt in range(SCATTER_ATTEMPTS):
             try:
-                return self.client.scatter(
-                    vector, broadcast=True, hash=False, timeout=SCATTER_TIMEOUT
-                )
-            except (OSError, TimeoutError):
-                if attempt == SCATTER_ATTEMPTS - 1:
-                    raise
-                time.sleep(LOST_WORKER_CHECK)
+                return self.client.sync(scatter_with_deadline)
+            except (OSError, TimeoutError, KeyError):
+                if attempt < SCATTER_ATTEMPTS - 1:
+                    time.sleep(LOST_WORKER_CHECK)
+        self._scatter_works = False
+        return vector.copy()  # embedded in the graph
 
     def _map_reduce(self, task, *vectors):
         """Sum of ``task(block, *vectors)`` over the blocks, as a tree.
