@@ -142,14 +142,15 @@ class InMemoryBlocks:
             spec.loss.targets(Yc, wc) for Yc, wc in zip(self._Y, self._w, strict=True)
         ]
         self._views: tuple = (None, None)  # (out, its Θ-layout Δ views)
-        self.refresh()
-        self._stale = [False] * len(self._targets)
+        self.key = None  # the options of the call that made it (network's cache)
+        self.refresh(targets_derived=True)
         self._tanh_form = use_tanh_form(spec, self.rows)
         self._large = is_large(spec, self.rows)
 
-    def refresh(self) -> None:
+    def refresh(self, targets_derived: bool = False) -> None:
         """Derive again what comes from the weights' and targets' values (W,
-        the weighted targets) and the thread count from the thread policy."""
+        the weighted targets, unless just ``targets_derived``) and the thread
+        count from the thread policy."""
         w = self.w
         if w is not None:
             if np.any(w < 0):
@@ -158,7 +159,7 @@ class InMemoryBlocks:
         # The weighted targets are derived again by each block's own
         # evaluation, inside the thread policy (a BLAS call out here would
         # wake BLAS's threads, which then spin on the cores the blocks need).
-        self._stale = [True] * len(self._targets)
+        self._stale = [not targets_derived] * len(self._targets)
         self.n_threads = evaluation_threads(
             len(self.bounds), self._requested_threads, self.spec.layer_sizes
         )
@@ -167,10 +168,7 @@ class InMemoryBlocks:
         """Whether a call with these very arrays (no conversion needed) and
         options ``key`` can reuse this source after :meth:`refresh`."""
         return (
-            self.X is X
-            and self.Y is Y
-            and self.w is sample_weight
-            and getattr(self, "key", None) == key
+            self.X is X and self.Y is Y and self.w is sample_weight and self.key == key
         )
 
     @contextmanager
