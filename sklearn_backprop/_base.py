@@ -14,11 +14,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sklearn_backprop._activations import ACTIVATIONS
 from sklearn_backprop._data import FitRequest, fit_data, is_dask_collection
 from sklearn_backprop._guards import (
-    add_version,
     check_fit_memory,
     check_least_squares,
-    check_version,
+    loaded_state,
+    plain_result,
     restore_on_error,
+    saved_state,
 )
 from sklearn_backprop._kernel import forward
 from sklearn_backprop._objective import Objective
@@ -300,7 +301,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             self.validation_scores_ = scores
             self.best_validation_score_ = max(scores)
         self.n_iter_ = int(result.nit)
-        self.optimize_result_ = result
+        self.optimize_result_ = plain_result(result)  # no SciPy objects: skops
         return self
 
     def _validation(self, spec: NetworkSpec, validation):
@@ -361,10 +362,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         return forward(self.thetas_, X, ACTIVATIONS[self.activation], None)[-1]
 
     def __getstate__(self):
-        return add_version(super().__getstate__())
+        # pickle and skops.io both save this state: plain values and the version
+        return saved_state(super().__getstate__())
 
     def __setstate__(self, state):
-        super().__setstate__(check_version(state, type(self).__name__))
+        # pickle and skops.io both load through here: the version is checked
+        super().__setstate__(loaded_state(state, type(self).__name__))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

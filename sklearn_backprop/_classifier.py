@@ -146,7 +146,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult
         What :func:`scipy.optimize.minimize` returned (built from the last
-        iterate when a callback, early stopping or an interrupt ended it).
+        iterate when a callback, early stopping or an interrupt ended it),
+        plain values only: ``x``, ``fun``, ``jac`` (the gradient of J),
+        ``nit``, ``nfev``, the solver's other counts, ``status``, ``success``
+        and ``message``. The solver's inverse-Hessian approximation
+        ``hess_inv`` is not kept (a SciPy operator, or an n_params × n_params
+        matrix), so that the estimator saves safely with :mod:`skops.io`.
 
     See Also
     --------

@@ -8,15 +8,23 @@
 * :func:`add_version` and :func:`check_version` record the package version in
   a pickled estimator's state and warn with :class:`InconsistentVersionWarning`
   when it is loaded by another version.
+* :func:`plain_result` keeps of the solver's result only plain values, and
+  :func:`saved_state` / :func:`loaded_state` (what ``__getstate__`` and
+  ``__setstate__`` call) store it as a plain ``dict``, with the version: a
+  state of plain values only is what ``skops.io`` saves and loads without
+  trusting anything but the estimator's class. ``skops.io`` rebuilds an
+  object with ``__new__`` and ``__setstate__``, as pickle does, so the
+  version check covers both formats.
 """
 
 import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
+from scipy.optimize import OptimizeResult
 from sklearn.exceptions import InconsistentVersionWarning as _SklearnVersionWarning
 
 from sklearn_backprop._blocks import working_memory_rows
@@ -41,6 +49,7 @@ ACTIVATION_COPIES = 2
 HESSP_ACTIVATION_COPIES = 8
 
 VERSION_KEY = "_sklearn_backprop_version"
+RESULT_KEY = "optimize_result_"
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
@@ -243,8 +252,13 @@ def add_version(state: dict) -> dict:
     return {**state, VERSION_KEY: __version__}
 
 
-def check_version(state: dict, estimator_name: str) -> dict:
+def check_version(state: dict, estimator_name: str, stacklevel: int = 3) -> dict:
     """The state without the recorded version; warns if it is not this version.
+
+    ``stacklevel`` names the frame that called the loader (3: the caller of
+    the ``__setstate__`` that calls this); frames of the loaders themselves
+    (pickle's Python unpickler, joblib, skops) are skipped on top of it, so
+    that the warning names the line that loaded the file.
 
     Warns
     -----
@@ -263,6 +277,101 @@ def check_version(state: dict, estimator_name: str) -> dict:
                 current_version=__version__,
                 original_version=original,
             ),
-            stacklevel=3,
+            stacklevel=_past_loaders(stacklevel),
         )
+    return state
+
+
+# Packages whose frames lie between a loader's caller and __setstate__.
+_LOADERS = frozenset({"pickle", "joblib", "skops"})
+
+
+def _past_loaders(stacklevel: int) -> int:
+    """The ``stacklevel`` of a warning its caller raises, moved on past the
+    frames of :data:`_LOADERS`."""
+    try:  # the frame the caller's stacklevel names (0 here is this function)
+        frame = sys._getframe(stacklevel)
+    except ValueError:  # a shorter stack than that
+        return stacklevel
+    level = stacklevel
+    while frame.f_back is not None and (
+        frame.f_globals.get("__name__", "").partition(".")[0] in _LOADERS
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def plain_result(result: Mapping) -> OptimizeResult:
+    """The solver's result with its plain values only: what ``optimize_result_``
+    keeps.
+
+    Kept: arrays (``x``, ``jac``) as they are, numbers, booleans and strings
+    (``fun``, ``nit``, ``nfev``, ``njev``, ``nhev``, ``status``, ``success``,
+    ``message``) as Python scalars. Left out: the solver's own inverse-Hessian
+    approximation ``hess_inv`` (a SciPy operator for "L-BFGS-B", a dense
+    n_params × n_params matrix for "BFGS", as large as the network squared)
+    and anything else that is not a plain value, so that a saved estimator
+    holds no SciPy objects or code.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import minimize
+    >>> result = minimize(lambda x: x @ x, np.ones(2), method="L-BFGS-B")
+    >>> type(result["hess_inv"]).__name__
+    'LbfgsInvHessProduct'
+    >>> plain = plain_result(result)
+    >>> "hess_inv" in plain, type(plain.nit), type(plain.fun), plain.success
+    (False, <class 'int'>, <class 'float'>, True)
+    """
+    plain = OptimizeResult()
+    for key, value in result.items():
+        if key == "hess_inv":
+            continue
+        if isinstance(value, np.ndarray) and value.dtype != object:
+            plain[key] = value
+        elif isinstance(value, np.generic) and not isinstance(value, np.object_):
+            plain[key] = value.item()
+        elif isinstance(value, (bool, int, float, str)):
+            plain[key] = value
+    return plain
+
+
+def saved_state(state: dict) -> dict:
+    """The state ``__getstate__`` returns: the version recorded and
+    ``optimize_result_`` as a plain ``dict`` (``OptimizeResult`` is a dict
+    subclass, whose class skops would ask the loader to trust).
+
+    Examples
+    --------
+    >>> from scipy.optimize import OptimizeResult
+    >>> state = {"optimize_result_": OptimizeResult(nit=3)}
+    >>> saved = saved_state(state)
+    >>> type(saved["optimize_result_"]), type(state["optimize_result_"]).__name__
+    (<class 'dict'>, 'OptimizeResult')
+    >>> saved[VERSION_KEY] == __import__("sklearn_backprop").__version__
+    True
+    """
+    state = add_version(state)
+    if isinstance(state.get(RESULT_KEY), Mapping):
+        state[RESULT_KEY] = dict(plain_result(state[RESULT_KEY]))
+    return state
+
+
+def loaded_state(state: dict, estimator_name: str) -> dict:
+    """The state ``__setstate__`` restores: the version checked (see
+    :func:`check_version`) and removed, ``optimize_result_`` an
+    ``OptimizeResult`` of plain values again (also from a pickle made before
+    it was stored plain).
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        When the state was saved by another sklearn-backprop version, or
+        records none.
+    """
+    state = check_version(state, estimator_name, stacklevel=4)
+    if isinstance(state.get(RESULT_KEY), Mapping):
+        state[RESULT_KEY] = plain_result(state[RESULT_KEY])
     return state

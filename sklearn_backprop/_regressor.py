@@ -135,8 +135,15 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     best_validation_score_ : float or None
         Best of ``validation_scores_`` (the kept weights' score), else None.
     optimize_result_ : scipy.optimize.OptimizeResult
-        What :func:`scipy.optimize.minimize` returned (built from the last
-        iterate when a callback, early stopping or an interrupt ended it).
+        What :func:`scipy.optimize.minimize` returned, or for "lm" and "trf"
+        the same fields taken from :func:`scipy.optimize.least_squares`'s
+        result (built from the last iterate when a callback, early stopping
+        or an interrupt ended it),
+        plain values only: ``x``, ``fun``, ``jac`` (the gradient of J),
+        ``nit``, ``nfev``, the solver's other counts, ``status``, ``success``
+        and ``message``. The solver's inverse-Hessian approximation
+        ``hess_inv`` is not kept (a SciPy operator, or an n_params × n_params
+        matrix), so that the estimator saves safely with :mod:`skops.io`.
 
     See Also
     --------
