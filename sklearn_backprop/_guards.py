@@ -53,7 +53,8 @@ RESULT_KEY = "optimize_result_"
 
 
 class InconsistentVersionWarning(_SklearnVersionWarning):
-    """An estimator was unpickled by another version of sklearn-backprop.
+    """An estimator was unpickled (or loaded by ``skops.io``) by another
+    version of sklearn-backprop.
 
     A subclass of :class:`sklearn.exceptions.InconsistentVersionWarning`, so a
     filter for scikit-learn's warning (the documented way to turn version
@@ -308,11 +309,12 @@ def plain_result(result: Mapping) -> OptimizeResult:
 
     Kept: arrays (``x``, ``jac``) as they are, numbers, booleans and strings
     (``fun``, ``nit``, ``nfev``, ``njev``, ``nhev``, ``status``, ``success``,
-    ``message``) as Python scalars. Left out: the solver's own inverse-Hessian
-    approximation ``hess_inv`` (a SciPy operator for "L-BFGS-B", a dense
-    n_params × n_params matrix for "BFGS", as large as the network squared)
-    and anything else that is not a plain value, so that a saved estimator
-    holds no SciPy objects or code.
+    ``message``) as Python scalars, None, and lists or tuples of these (the
+    ``allvecs`` that ``solver_options={"return_all": True}`` asks for). Left
+    out: the solver's own inverse-Hessian approximation ``hess_inv`` (a SciPy
+    operator for "L-BFGS-B", a dense n_params × n_params matrix for "BFGS", as
+    large as the network squared) and anything else that is not a plain value,
+    so that a saved estimator holds no SciPy objects or code.
 
     Examples
     --------
@@ -327,15 +329,31 @@ def plain_result(result: Mapping) -> OptimizeResult:
     """
     plain = OptimizeResult()
     for key, value in result.items():
-        if key == "hess_inv":
-            continue
-        if isinstance(value, np.ndarray) and value.dtype != object:
-            plain[key] = value
-        elif isinstance(value, np.generic) and not isinstance(value, np.object_):
-            plain[key] = value.item()
-        elif isinstance(value, (bool, int, float, str)):
+        if key != "hess_inv" and (value := _plain(value)) is not _NOT_PLAIN:
             plain[key] = value
     return plain
+
+
+_NOT_PLAIN = object()
+
+
+def _plain(value):
+    """value as a plain value (numpy scalars as Python's), or _NOT_PLAIN."""
+    if isinstance(value, np.ndarray):
+        return _NOT_PLAIN if value.dtype.hasobject else value
+    if isinstance(value, np.generic):
+        return _NOT_PLAIN if isinstance(value, np.object_) else value.item()
+    if value is None:
+        return value
+    for kind in (bool, int, float, str):  # bool first: it is an int
+        if isinstance(value, kind):
+            return kind(value)  # a subclass (an IntEnum) as the plain type
+    if type(value) in (list, tuple):
+        items = [_plain(item) for item in value]
+        if any(item is _NOT_PLAIN for item in items):
+            return _NOT_PLAIN
+        return type(value)(items)
+    return _NOT_PLAIN
 
 
 def saved_state(state: dict) -> dict:

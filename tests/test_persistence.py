@@ -6,6 +6,7 @@ docs/guarantees.rst lists each guarantee with its test.
 """
 
 import copy
+import enum
 import io
 import json
 import pickle
@@ -145,9 +146,46 @@ def test_plain_result_keeps_the_plain_entries_of_a_scipy_result():
     assert plain.fun == result.fun and type(plain.fun) is float
     assert (plain.nit, plain.nfev) == (result.nit, result.nfev)
     assert plain.message == result.message
-    odd = OptimizeResult(n=np.int64(4), f=np.float32(0.5), op=lambda v: v, o=object())
-    assert guards.plain_result(odd) == {"n": 4, "f": 0.5}
-    assert type(guards.plain_result(odd).n) is int
+    odd = OptimizeResult(
+        n=np.int64(4),
+        f=np.float32(0.5),
+        flag=np.bool_(True),
+        status=enum.IntEnum("Status", "DONE").DONE,
+        none=None,
+        vecs=[np.zeros(2), np.ones(2)],
+        pair=(1, "a"),
+        op=lambda v: v,
+        o=object(),
+        ops=[np.zeros(2), lambda v: v],
+        objects=np.array([object()]),
+    )
+    plain = guards.plain_result(odd)
+    assert plain.keys() == {"n", "f", "flag", "status", "none", "vecs", "pair"}
+    scalars = [("n", int, 4), ("f", float, 0.5), ("flag", bool, True)]
+    for key, kind, value in [*scalars, ("status", int, 1)]:  # numpy's, an enum's
+        assert type(plain[key]) is kind and plain[key] == value, key
+    assert plain.none is None
+    assert type(plain.vecs) is list and type(plain.pair) is tuple
+    assert_array_equal(plain.vecs[1], np.ones(2))
+
+
+def test_return_all_keeps_the_iterates_and_saves_with_skops(
+    small_data, make_small, quiet_fit, tmp_path
+):
+    X, y = small_data
+    clf = quiet_fit(
+        make_small(
+            BackpropClassifier, solver="CG", solver_options={"return_all": True}
+        ),
+        X,
+        y,
+    )
+    allvecs = clf.optimize_result_.allvecs  # scipy's list of the iterates
+    assert type(allvecs) is list and len(allvecs) == clf.n_iter_ + 1
+    assert_array_equal(allvecs[-1], clf.optimize_result_.x)
+    untrusted, restored = _skops_round_trip(clf, tmp_path / "clf.skops")
+    assert untrusted == [_class_name(BackpropClassifier)]
+    _assert_same_fitted_state(restored, clf, X)
 
 
 def test_pickle_saves_optimize_result_as_a_plain_dict(
@@ -288,6 +326,15 @@ def test_skops_round_trip_inside_a_pipeline(
         tmp_path / "pipe.skops", trusted=[_class_name(BackpropClassifier)]
     )
     assert_array_equal(restored.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_skops_round_trip_of_an_unfitted_estimator(Estimator, tmp_path):
+    est = Estimator(hidden_layer_sizes=(4, 2), alpha=0.5, solver_options={"m": 3})
+    untrusted, restored = _skops_round_trip(est, tmp_path / "est.skops")
+    assert untrusted == [_class_name(Estimator)]
+    assert type(restored) is Estimator
+    assert restored.get_params() == est.get_params()
+    assert vars(restored) == vars(est)
 
 
 def test_skops_refuses_our_class_unless_trusted(
