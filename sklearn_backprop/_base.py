@@ -23,6 +23,13 @@ from sklearn_backprop._guards import (
 )
 from sklearn_backprop._kernel import forward
 from sklearn_backprop._objective import Objective
+from sklearn_backprop._reestimation import (
+    fitted_evidence,
+    forget_source,
+    keep_source,
+    make_settings,
+    reestimate,
+)
 from sklearn_backprop._solvers import SOLVERS, _Monitor, minimize_network
 from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop.network import pack
@@ -44,7 +51,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             Interval(Integral, 1, None, closed="left"),
         ],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"evidence"})],
+        "evidence_method": [StrOptions({"auto", "dense", "matrix-free"})],
         "solver": [
             StrOptions({name for name, s in SOLVERS.items() if not s.refused}),
             Hidden(StrOptions({name for name, s in SOLVERS.items() if s.refused})),
@@ -96,11 +104,13 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         validation_fraction,
         n_iter_no_change,
         callback,
+        evidence_method="auto",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.output_activation = output_activation
         self.alpha = alpha
+        self.evidence_method = evidence_method
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -237,6 +247,13 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 "scipy.optimize.minimize solver (e.g. 'L-BFGS-B' or "
                 "'trust-ncg'), which map-reduce over the cluster's blocks."
             )
+        bayesian = isinstance(self.alpha, str)  # alpha="evidence"
+        if bayesian and self.early_stopping:
+            raise ValueError(
+                "alpha='evidence' chooses the penalty from all the training "
+                "data, and early_stopping=True holds a validation part out to "
+                "decide when to stop: use one or the other."
+            )
         hidden = self._hidden_sizes()
         if not is_dask_collection(X):
             X, y = validate_data(
@@ -260,13 +277,27 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         spec = data.spec
         if solver.least_squares:
             check_least_squares(self, spec, data.source.Y.size)
-        objective = Objective(data.source, self.alpha, self._curvature())
+        objective = Objective(
+            data.source, 0.0 if bayesian else self.alpha, self._curvature()
+        )
+        evidence_alpha0 = None
+        if bayesian and self.warm_start and hasattr(self, "alpha_"):
+            evidence_alpha0 = self.alpha_  # re-estimation starts where it was
         theta0 = self._initial_theta(list(spec.layer_sizes))
+        callback, stopped = self.callback, []
+        if bayesian and callback is not None:  # a stop also ends re-estimation
+
+            def callback(progress, user=self.callback):
+                if user(progress):
+                    stopped.append(True)
+                    return True
+                return False
+
         monitor = _Monitor(
             objective,
             theta0,
             verbose=bool(self.verbose),
-            callback=self.callback,
+            callback=callback,
             validation=self._validation(spec, data.validation),
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
@@ -274,7 +305,37 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         )
         options = solver.options(self.max_iter, self.max_fun, self.tol)
         options.update(self.solver_options or {})
-        result = minimize_network(objective, theta0, monitor, solver, options)
+        settings = make_settings(
+            self.evidence_method,
+            self.curvature,
+            not is_classifier(self),
+            spec,
+            check_random_state(self.random_state),
+        )
+        evidence_fit = None
+        if bayesian:
+
+            def run_inner(theta, tol):
+                """One inner fit at the objective's current α."""
+                inner = solver.options(self.max_iter, self.max_fun, tol)
+                inner.update(self.solver_options or {})
+                if monitor.max_iter is not None:  # TNC: max_iter per inner fit
+                    monitor.max_iter = len(monitor.losses) + self.max_iter
+                return minimize_network(objective, theta, monitor, solver, inner)
+
+            evidence_fit = reestimate(
+                objective,
+                theta0,
+                run_inner,
+                settings,
+                tol=self.tol,
+                alpha0=evidence_alpha0,
+                stopped=lambda: bool(stopped),
+                verbose=bool(self.verbose),
+            )
+            result = evidence_fit.result
+        else:
+            result = minimize_network(objective, theta0, monitor, solver, options)
         if not result.success and result.status != -1:  # -1: interrupted, warned
             message = str(result.message).rstrip(".")
             warnings.warn(
@@ -293,6 +354,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.n_outputs_ = spec.layer_sizes[-1]
         self.loss_ = float(loss)
         self.loss_curve_ = monitor.losses
+        self._store_evidence(evidence_fit, data.source, settings)
         self.validation_scores_ = self.best_validation_score_ = None
         if self.early_stopping:
             scores = monitor.scores
@@ -303,6 +365,93 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(result.nit)
         self.optimize_result_ = plain_result(result)  # no SciPy objects: skops
         return self
+
+    def _store_evidence(self, evidence_fit, source, settings) -> None:
+        """``alpha_``, ``evidence_curve_`` and the evidence's cached values.
+
+        An ``alpha="evidence"`` fit stores them all; a float-alpha fit only
+        ``alpha_``, and keeps its row source (outside the estimator) for
+        :meth:`_evidence_value` to compute γ, β and the evidence on first
+        access.
+        """
+        forget_source(self)
+        self._evidence_values = self._posterior_factor = None
+        if evidence_fit is None:
+            self.alpha_ = float(self.alpha)
+            self.evidence_curve_ = None
+            keep_source(self, source, settings)
+            return
+        ev = evidence_fit.evidence
+        self.alpha_ = ev.alpha
+        self.evidence_curve_ = [tuple(map(float, row)) for row in evidence_fit.curve]
+        self._cache_evidence(ev, evidence_fit.factor)
+
+    def _cache_evidence(self, ev, factor) -> None:
+        self._evidence_values = {
+            "gamma": ev.gamma,
+            "log_evidence": ev.log_evidence,
+            "beta": ev.beta,
+        }
+        self._posterior_factor = None if factor is None else factor.factor
+
+    def _evidence_value(self, name: str) -> float:
+        """γ, the log evidence or β at the fitted weights (see the attributes)."""
+        check_is_fitted(self)
+        values = self.__dict__.get("_evidence_values")
+        if values is None:
+            computed = fitted_evidence(self, pack(self.thetas_), self.alpha_)
+            if computed is None:
+                raise AttributeError(
+                    f"{name}_ of a fit with a float alpha is computed on first "
+                    "access from the training data, which only the process "
+                    "that fitted the estimator holds, and only in-memory data "
+                    "(not dask arrays); this estimator was copied, pickled or "
+                    "fitted on dask arrays before it was accessed. Refit it "
+                    "here, or fit with alpha='evidence', which stores it."
+                )
+            self._cache_evidence(*computed)
+            values = self._evidence_values
+        return float(values[name])
+
+    @property
+    def gamma_(self) -> float:
+        """γ, the number of well-determined non-bias weights (MacKay 1992).
+
+        γ = N_W - α_B tr_W(A⁻¹) at the fitted weights, in [0, N_W]; see the
+        user guide's "Bayesian regularisation".
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(), alpha=1.0)
+        >>> bool(0 < reg.fit(X, 2 * X.ravel()).gamma_ <= 1)
+        True
+        """
+        return self._evidence_value("gamma")
+
+    @property
+    def log_evidence_(self) -> float:
+        """ln p(D | α_B, β): the log evidence at the fitted weights.
+
+        The Laplace approximation of MacKay 1992 with the constants of the
+        biases' flat prior dropped; see the user guide's "Bayesian
+        regularisation".
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(60, 1))
+        >>> y = X.ravel() + 0.1 * rng.normal(size=60)
+        >>> small = BackpropRegressor(hidden_layer_sizes=(), alpha=0.1).fit(X, y)
+        >>> huge = BackpropRegressor(hidden_layer_sizes=(), alpha=1e4).fit(X, y)
+        >>> bool(small.log_evidence_ > huge.log_evidence_)
+        True
+        """
+        return self._evidence_value("log_evidence")
 
     def _validation(self, spec: NetworkSpec, validation):
         """θ -> the score early stopping watches, or None without early stopping."""

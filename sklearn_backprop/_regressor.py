@@ -1,12 +1,16 @@
 """BackpropRegressor: the notes' network with real-valued outputs."""
 
+import numpy as np
 from scipy.special import expit
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._base import BaseBackprop
 from sklearn_backprop._data import blockwise
+from sklearn_backprop._evidence import predictive_variance
+from sklearn_backprop._spec import NetworkSpec
 
 
 class BackpropRegressor(RegressorMixin, BaseBackprop):
@@ -182,6 +186,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         output_activation="identity",
         loss="squared_error",
         alpha=1e-4,
+        evidence_method="auto",
         solver="L-BFGS-B",
         max_iter=200,
         tol=1e-4,
@@ -203,6 +208,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             activation=activation,
             output_activation=output_activation,
             alpha=alpha,
+            evidence_method=evidence_method,
             solver=solver,
             max_iter=max_iter,
             tol=tol,
@@ -227,19 +233,28 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Y = y.astype(dtype, copy=False).reshape(y.shape[0], -1)
         return Y, self.output_activation, {"_y_ndim": y.ndim}
 
-    @blockwise
-    def predict(self, X):
-        """Predict with the network: a^(L) for new inputs.
+    def predict(self, X, return_std=False):
+        """Predict with the network: a^(L) for new inputs, with error bars.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Input data.
+        return_std : bool, default=False
+            Also return the standard deviation of the predictive
+            distribution, as :class:`~sklearn.linear_model.BayesianRidge`
+            does: σ²_ik = 1/β + g_ikᵀ A⁻¹ g_ik with g_ik = ∂ŷ_ik/∂θ at the
+            fitted weights and A = β H_D + α_B I_W the posterior precision
+            (``beta_``, and α_B = ``alpha_`` · ``beta_``). Needs A formed,
+            i.e. the dense evidence (``evidence_method`` "dense", or "auto"
+            up to 2000 parameters); a matrix-free fit refuses it.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, in the training dtype; 1-D when y was 1-D.
+        y_std : ndarray of the same shape, float64
+            The predictive standard deviation, only with ``return_std=True``.
 
         Examples
         --------
@@ -249,8 +264,86 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         >>> reg = BackpropRegressor(hidden_layer_sizes=(), random_state=0)
         >>> reg.fit(X, 2 * X.ravel() + 1).predict([[20.0]]).round(3)
         array([41.])
+
+        With the evidence framework, the error bars widen away from the data:
+
+        >>> rng = np.random.default_rng(0)
+        >>> y = 2 * X.ravel() + 1 + 0.1 * rng.normal(size=10)
+        >>> bayes = BackpropRegressor(hidden_layer_sizes=(), alpha="evidence")
+        >>> y_pred, y_std = bayes.fit(X, y).predict([[5.0], [50.0]], return_std=True)
+        >>> bool(y_std[1] > y_std[0])
+        True
         """
+        if not return_std:
+            return self._predict(X)
+        return self._predict(X), self._predict_std(X)
+
+    @blockwise
+    def _predict(self, X):
+        """a^(L) for new inputs (dask arrays block by block)."""
         return self._decode(self._output_logits(X))
+
+    @blockwise
+    def _predict_std(self, X):
+        """The predictive standard deviation (see :meth:`predict`)."""
+        factor = self._posterior()
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=(np.float64, np.float32),
+            reset=False,
+        )
+        dtype = self.thetas_[0].dtype
+        spec = NetworkSpec.make(
+            [self.n_features_in_, *self._hidden_sizes(), self.n_outputs_],
+            self.activation,
+            self.out_activation_,
+            "squared_error",
+            dtype,
+        )
+        thetas = [t.astype(dtype, copy=False) for t in self.thetas_]
+        beta = self._evidence_value("beta")
+        var = predictive_variance(thetas, X, spec, factor, beta)
+        return np.sqrt(var).ravel() if self._y_ndim == 1 else np.sqrt(var)
+
+    def _posterior(self):
+        """F with A⁻¹ = Fᵀ F / β, or a ValueError when A was never formed."""
+        self._evidence_value("beta")  # computes the evidence if not yet done
+        factor = self.__dict__.get("_posterior_factor")
+        if factor is None:
+            raise ValueError(
+                "predict(X, return_std=True) needs the posterior precision A "
+                "formed and factorised, and this fit estimated the evidence "
+                "matrix-free (evidence_method="
+                f"{self.evidence_method!r}, {sum(t.size for t in self.thetas_)} "
+                "parameters). Refit with evidence_method='dense' (A is "
+                "n_params × n_params) for error bars."
+            )
+        return factor
+
+    @property
+    def beta_(self) -> float:
+        """β, the noise precision (in the units of y as given to ``fit``).
+
+        For ``alpha="evidence"`` the re-estimated one; for a float alpha
+        β = (N - γ) / (2 E_D) at the fitted weights (MacKay 1992), with
+        N = n_outputs × Σ w_i and E_D = Σ_i w_i ½‖ŷ_i - y_i‖². ``1 / √beta_``
+        estimates the noise's standard deviation.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_backprop import BackpropRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(400, 2))
+        >>> y = X @ [1.0, -2.0] + 0.5 * rng.normal(size=400)
+        >>> reg = BackpropRegressor(hidden_layer_sizes=(), alpha="evidence")
+        >>> round(reg.fit(X, y).beta_ ** -0.5, 1)
+        0.5
+        """
+        return self._evidence_value("beta")
 
     def _decode(self, Z):
         if self.out_activation_ == "logistic":

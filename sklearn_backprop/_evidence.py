@@ -1,0 +1,451 @@
+"""MacKay's evidence at a fitted θ: γ, ln det A and the log evidence.
+
+The model (MacKay 1992, "A practical Bayesian framework for backpropagation
+networks"; the Gauss-Newton form is Foresee & Hagan 1997, MATLAB's
+``trainbr``): the non-bias weights have a Gaussian prior of precision α_B,
+the biases a flat prior; the regressor's outputs Gaussian noise of
+precision β (the classifier's likelihood is the cross-entropy, β = 1). With
+E_D = Σ_i w_i loss_i and E_W = ½ Σ_{non-bias} θ², the posterior mode
+minimises β E_D + α_B E_W, the cost J with α = α_B / β.
+
+At the mode, A = β H_D + α_B I_W (H_D the Hessian of E_D, Gauss-Newton or
+exact; I_W the identity on the non-bias coordinates). Everything here works
+on A₁ = A / β = H_D + α I_W, which depends on α alone:
+
+* γ = N_W - α_B tr_W(A⁻¹) = N_W - α tr_W(A₁⁻¹), clipped to [0, N_W];
+* ln det A = r ln β + ln det A₁ (r the rank of A, P but for null directions);
+* log evidence = -β E_D - α_B E_W - ½ ln det A + (N_W/2) ln α_B
+  + (N/2) ln β - (N/2) ln 2π (regressor, N = K·W), and -E_D - α_B E_W
+  - ½ ln det A + (N_W/2) ln α_B (classifier).
+
+A₁ is either formed and factorised (:func:`dense_factor`) or only multiplied
+by (:func:`matrix_free_estimates`, stochastic Lanczos quadrature on H·v
+products). With softmax outputs, shifting all output biases together changes
+no probability: that direction u is an exact null vector of A, and the
+pseudo-determinant (over u's complement) is used, by factorising A₁ + c uuᵀ
+(ln pdet A₁ = ln det(A₁ + c uuᵀ) - ln c, and u carries no non-bias weight,
+so tr_W is unchanged).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import NDArray
+
+from sklearn_backprop import _jacobian
+from sklearn_backprop._losses import LOSSES
+from sklearn_backprop._rop import forward_state
+from sklearn_backprop._spec import NetworkSpec
+from sklearn_backprop._threads import single_threaded_blas
+
+# evidence_method="auto" forms and factorises A up to this many parameters
+# (an n_params² matrix, 32 MiB at 2000, and n_params³/3 flops a Cholesky);
+# beyond it γ and ln det A come from matrix-free estimates.
+DENSE_MAX_PARAMS = 2000
+# Bytes of Jacobian rows (and their curvature products) a Gauss-Newton chunk
+# holds at once.
+JACOBIAN_CHUNK_BYTES = 32 * 2**20
+# Stochastic Lanczos quadrature: Lanczos steps per probe, and Rademacher
+# probes: SLQ_PROBES, fewer on large problems (see slq_probes).
+SLQ_STEPS = 30
+SLQ_PROBES = 32
+SLQ_MIN_PROBES = 4
+SLQ_BUDGET = 2e10
+
+
+class IndefiniteCurvature(ValueError):
+    """The exact Hessian makes A indefinite: the caller falls back to Gauss-Newton."""
+
+
+# --------------------------------------------------------------------------
+# The data term's curvature H_D as a dense matrix
+
+
+def null_direction(spec: NetworkSpec) -> NDArray | None:
+    """u, the unit vector shifting every softmax output bias alike, else None.
+
+    Examples
+    --------
+    >>> spec = NetworkSpec.make([2, 3], "logistic", "softmax", "log_loss")
+    >>> null_direction(spec).reshape(3, 3)[:, 0].round(4)
+    array([0.5774, 0.5774, 0.5774])
+    """
+    if spec.loss.output != "softmax":
+        return None
+    u = np.zeros(spec.n_params)
+    K = spec.layer_sizes[-1]
+    spec.unpack(u)[-1][:, 0] = 1.0 / np.sqrt(K)
+    return u
+
+
+def _logit_spec(spec: NetworkSpec) -> NetworkSpec:
+    """The same network with identity outputs: its Jacobian is ∂z^(L)/∂θ."""
+    return NetworkSpec(
+        spec.layer_sizes,
+        spec.activation,
+        LOSSES["identity", "squared_error"],
+        spec.dtype,
+        spec.offsets,
+    )
+
+
+def gauss_newton_rows(spec: NetworkSpec, theta: NDArray, X, Y, w) -> NDArray:
+    """Σ_i w_i (∂z_i/∂θ)ᵀ Λ_i (∂z_i/∂θ) over the given rows, float64.
+
+    Λ_i is the loss's curvature in the output pre-activations z^(L) (the
+    Gauss-Newton matrix of Schraudolph 2002: ``Loss.curvature`` applied to
+    every column of the logits' Jacobian). Rows are taken in chunks of about
+    :data:`JACOBIAN_CHUNK_BYTES`.
+    """
+    n, P, K = X.shape[0], spec.n_params, spec.layer_sizes[-1]
+    thetas = spec.unpack(theta)
+    z_spec = _logit_spec(spec)
+    identity = spec.loss.output == "identity"  # Λ = I: no curvature product
+    per_row = spec.dtype.itemsize * K * P * (1 if identity else 3)
+    rows = max(1, JACOBIAN_CHUNK_BYTES // per_row)
+    G = np.zeros((P, P))
+    for a in range(0, n, rows):
+        b = min(a + rows, n)
+        Xc, Yc = X[a:b], Y[a:b]
+        m = b - a
+        Jz = _jacobian.jacobian(thetas, Xc, z_spec)  # (m·K, P), rows i·K + k
+        if identity:
+            M = Jz
+        else:
+            state = forward_state(thetas, Xc, Yc, spec)
+            RZ = Jz.reshape(m, K, P).transpose(0, 2, 1).reshape(m * P, K)
+            M = spec.loss.curvature(
+                np.repeat(state.acts[-1], P, axis=0),
+                np.repeat(Yc, P, axis=0),
+                np.ascontiguousarray(RZ),
+                np.repeat(state.delta, P, axis=0),
+                True,
+            )
+            M = M.reshape(m, P, K).transpose(0, 2, 1).reshape(m * K, P)
+        if w is not None:
+            M = M * np.repeat(w[a:b], K)[:, None]
+        G += (Jz.T @ M).astype(np.float64)
+    return 0.5 * (G + G.T)
+
+
+def _gauss_newton_task(block, theta):
+    """One dask block's Gauss-Newton sum, as a tuple for the tree sum."""
+    source = block.source()
+    return (gauss_newton_rows(source.spec, theta, source.X, source.Y, source.w),)
+
+
+def gauss_newton_matrix(source, theta: NDArray) -> NDArray:
+    """The Gauss-Newton matrix of E_D at θ, summed over the source's row blocks.
+
+    In-memory rows are summed here; a dask source sums each block where it
+    lives (its map-reduce of the other evaluations) and adds the P × P parts.
+    """
+    theta = np.ascontiguousarray(theta, dtype=source.spec.dtype)
+    if hasattr(source, "_map_reduce"):  # DaskBlocks
+        return source._map_reduce(_gauss_newton_task, source._scatter(theta))[0]
+    return gauss_newton_rows(source.spec, theta, source.X, source.Y, source.w)
+
+
+def hessian_matrix(source, theta: NDArray) -> NDArray:
+    """The exact Hessian of E_D at θ, one H·e_j product per column."""
+    spec = source.spec
+    theta = np.ascontiguousarray(theta, dtype=spec.dtype)
+    P = spec.n_params
+    H = np.empty((P, P))
+    e = np.zeros(P, spec.dtype)
+    for j in range(P):
+        e[j] = 1
+        H[:, j] = source.hessp_sum(theta, e, "exact")[0]
+        e[j] = 0
+    return 0.5 * (H + H.T)
+
+
+# --------------------------------------------------------------------------
+# Dense: A₁ = H + α I_W factorised once
+
+
+@dataclass(frozen=True)
+class DenseFactor:
+    """A₁ = H + α I_W factorised: what γ, ln det A and error bars need.
+
+    Attributes
+    ----------
+    logdet : float
+        ln det A₁ (the pseudo-determinant when A₁ has null directions).
+    rank : int
+        Directions counted in ``logdet``.
+    trace_w : float
+        tr_W(A₁⁺), the trace of A₁'s (pseudo-)inverse over non-bias weights.
+    factor : ndarray of shape (rank, n_params)
+        F with A₁⁺ = Fᵀ F, so that gᵀ A⁻¹ g = ‖F g‖² / β.
+    """
+
+    logdet: float
+    rank: int
+    trace_w: float
+    factor: NDArray
+
+
+def dense_factor(
+    H: NDArray, alpha: float, mask: NDArray, u: NDArray | None = None
+) -> DenseFactor:
+    """Factorise A₁ = H + α I_W robustly, on one BLAS thread.
+
+    A₁ is scaled to unit diagonal (Jacobi) and Cholesky-factorised; if that
+    fails (A₁ singular or, with the exact Hessian, indefinite), it is
+    diagonalised instead: eigenvalues below numpy's ``matrix_rank`` tolerance
+    (P · eps · the largest) are dropped, i.e. the pseudo-determinant and the
+    pseudo-inverse. Clearly negative eigenvalues raise
+    :class:`IndefiniteCurvature`. A softmax null direction ``u`` is handled
+    exactly (see the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = dense_factor(np.diag([3.0, 1.0]), 1.0, np.array([1.0, 0.0]))
+    >>> round(f.logdet, 6), f.rank, round(f.trace_w, 6)
+    (1.386294, 2, 0.25)
+    """
+    P = H.shape[0]
+    A = H + np.diag(alpha * np.asarray(mask, dtype=np.float64))
+    shift = 0.0
+    if u is not None:
+        d_u = float(np.mean(np.diag(A)))
+        shift = d_u if d_u > 0 else 1.0
+        A += shift * np.outer(u, u)  # ln pdet A₁ = ln det(A₁ + c uuᵀ) - ln c
+    d = np.diag(A).copy()
+    scale = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0)
+    C = A * scale[:, None] * scale[None, :]
+    log_scale = float(np.sum(np.log(scale)))
+    with single_threaded_blas():
+        try:
+            L = scipy.linalg.cholesky(C, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            L = None
+        if L is not None and np.all(np.isfinite(L)):
+            # C = L Lᵀ: ln det A₁ = 2 Σ ln L_ii - 2 Σ ln s; A₁⁻¹ = S L⁻ᵀ L⁻¹ S.
+            L_inv, info = scipy.linalg.lapack.dtrtri(L, lower=1)
+            if info == 0:
+                factor = L_inv * scale[None, :]
+                logdet = 2.0 * float(np.sum(np.log(np.diag(L)))) - 2.0 * log_scale
+                rank = P
+                return _finish(factor, logdet, rank, mask, u, shift)
+        lam, V = scipy.linalg.eigh(C, check_finite=False)
+    tol = P * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
+    if lam[0] < -1e3 * tol - 1e-8 * max(float(lam[-1]), 0.0):
+        raise IndefiniteCurvature(
+            f"A has a negative eigenvalue ({lam[0]:.3g} in a unit-diagonal "
+            f"scaling whose largest is {lam[-1]:.3g})."
+        )
+    keep = lam > tol
+    lam, V = lam[keep], V[:, keep]
+    factor = (V / np.sqrt(lam)[None, :]).T * scale[None, :]
+    # ln pdet over the kept directions of the scaled matrix, moved back by S.
+    logdet = float(np.sum(np.log(lam))) - 2.0 * log_scale
+    return _finish(factor, logdet, int(keep.sum()), mask, u, shift)
+
+
+def _finish(factor, logdet, rank, mask, u, shift) -> DenseFactor:
+    """Take u's rank-one term back out of the factorisation of A₁ + c uuᵀ."""
+    if u is not None:
+        logdet -= np.log(shift)
+        rank -= 1
+    trace_w = float(np.einsum("ij,ij,j->", factor, factor, mask))
+    return DenseFactor(float(logdet), int(rank), trace_w, factor)
+
+
+# --------------------------------------------------------------------------
+# Matrix-free: stochastic Lanczos quadrature on products with A₁
+
+
+def _lanczos(matvec, q0: NDArray, steps: int):
+    """Lanczos with full reorthogonalisation from q0: (Q, T's two diagonals)."""
+    n = q0.size
+    steps = min(steps, n)
+    Q = np.zeros((steps, n))
+    a = np.zeros(steps)
+    b = np.zeros(max(steps - 1, 0))
+    q = q0 / np.linalg.norm(q0)
+    for j in range(steps):
+        Q[j] = q
+        r = matvec(q)
+        a[j] = float(q @ r)
+        r -= Q[: j + 1].T @ (Q[: j + 1] @ r)  # twice is enough (Kahan)
+        r -= Q[: j + 1].T @ (Q[: j + 1] @ r)
+        if j == steps - 1:
+            break
+        beta = float(np.linalg.norm(r))
+        if beta <= 1e-12 * max(abs(a[j]), 1.0):  # invariant subspace reached
+            return Q[: j + 1], a[: j + 1], b[:j]
+        b[j] = beta
+        q = r / beta
+    return Q, a, b
+
+
+def rademacher_probes(n_params: int, n_probes: int, random_state) -> NDArray:
+    """±1 probe vectors, (n_probes, n_params), from ``random_state``."""
+    return random_state.choice([-1.0, 1.0], size=(n_probes, n_params))
+
+
+def slq_probes(n_rows: int, n_params: int) -> int:
+    """Probes for the matrix-free estimates: :data:`SLQ_PROBES` where an H·v
+    product is cheap, down to :data:`SLQ_MIN_PROBES` on large problems (the
+    probes times the steps cost about :data:`SLQ_BUDGET` row-weights of work).
+
+    Examples
+    --------
+    >>> slq_probes(1000, 500), slq_probes(20000, 11110)
+    (32, 4)
+    """
+    budget = SLQ_BUDGET / (max(n_rows, 1) * n_params * SLQ_STEPS)
+    return int(np.clip(budget, SLQ_MIN_PROBES, SLQ_PROBES))
+
+
+def matrix_free_estimates(
+    matvec, mask: NDArray, probes: NDArray, steps: int = SLQ_STEPS, exact=False
+) -> tuple[float | None, float | None]:
+    """(ln det A₁, tr_W(A₁⁻¹)) by stochastic Lanczos quadrature.
+
+    For a probe z, ``steps`` Lanczos steps on A₁ from z give T = Y Θ Yᵀ, and
+    zᵀ f(A₁) z ≈ ‖z‖² Σ_j Y_0j² f(θ_j) (Gauss quadrature; Ubaru, Chen &
+    Saad 2017), whose mean over Rademacher z is tr f(A₁) (Hutchinson).
+    tr_W(A₁⁻¹) uses the probes' non-bias part z ⊙ I_W (f = 1/x: the
+    cross terms with the weakly determined biases would swamp it), ln det
+    A₁ the first half of the whole probes (f = ln). Ritz values below
+    P · eps · the largest are dropped, as in :func:`dense_factor`. With
+    ``exact`` (the exact Hessian), a clearly negative Ritz value returns
+    (None, None): A is indefinite there.
+    """
+
+    def quadrature(z, f):
+        _, a, b = _lanczos(matvec, z, steps)
+        theta, Y = scipy.linalg.eigh_tridiagonal(a, b)
+        if exact and theta[0] < -1e-8 * max(float(theta[-1]), 0.0):
+            return None
+        tol = z.size * np.finfo(np.float64).eps * max(float(theta[-1]), 0.0)
+        keep = theta > tol
+        return float(z @ z) * float(np.sum(Y[0, keep] ** 2 * f(theta[keep])))
+
+    traces, logdets = [], []
+    for z in probes:
+        traces.append(quadrature(z * mask, np.reciprocal))
+        if traces[-1] is None:
+            return None, None
+    for z in probes[: max(1, len(probes) // 2)]:
+        logdets.append(quadrature(z, np.log))
+        if logdets[-1] is None:
+            return None, None
+    return float(np.mean(logdets)), float(np.mean(traces))
+
+
+# --------------------------------------------------------------------------
+# The evidence from these pieces
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The evidence quantities at one fitted θ and α (J's units).
+
+    Attributes
+    ----------
+    alpha : float
+        α = α_B / β, the penalty of J the weights were fitted with.
+    beta : float
+        Noise precision (1 for the classifier).
+    gamma : float
+        γ, the number of well-determined weights.
+    log_evidence : float
+        ln p(D | α_B, β) as the module docstring gives it.
+    E_D, E_W : float
+        Σ_i w_i loss_i and ½ Σ_{non-bias} θ².
+    N, N_W : float
+        K·W (outputs times total sample weight) and the non-bias weight count.
+    """
+
+    alpha: float
+    beta: float
+    gamma: float
+    log_evidence: float
+    E_D: float
+    E_W: float
+    N: float
+    N_W: float
+
+    @property
+    def alpha_B(self) -> float:
+        """The prior precision α_B = α β."""
+        return self.alpha * self.beta
+
+    def reestimated_alpha(self) -> float:
+        """α after one MacKay update: α_B ← γ / (2 E_W), β ← (N - γ) / (2 E_D)."""
+        alpha_B = self.gamma / (2.0 * max(self.E_W, np.finfo(float).tiny))
+        return alpha_B / self.beta
+
+
+def evidence(
+    *,
+    alpha: float,
+    E_D: float,
+    E_W: float,
+    N: float,
+    N_W: float,
+    logdet: float,
+    rank: int,
+    trace_w: float,
+    regression: bool,
+) -> Evidence:
+    """γ, β and the log evidence from ln det A₁ and tr_W(A₁⁻¹) at α.
+
+    Examples
+    --------
+    >>> ev = evidence(alpha=1.0, E_D=2.0, E_W=0.5, N=10, N_W=1, logdet=0.0,
+    ...               rank=1, trace_w=0.5, regression=True)
+    >>> ev.gamma, ev.beta
+    (0.5, 2.375)
+    """
+    gamma = float(np.clip(N_W - alpha * trace_w, 0.0, N_W))
+    tiny = np.finfo(np.float64).tiny
+    if regression:
+        beta = (N - gamma) / (2.0 * max(E_D, tiny))  # MacKay's β update
+    else:
+        beta = 1.0
+    alpha_B = alpha * beta
+    logdet_A = rank * np.log(beta) + logdet  # A = β A₁
+    value = -beta * E_D - alpha_B * E_W - 0.5 * logdet_A
+    value += 0.5 * N_W * np.log(max(alpha_B, tiny))
+    if regression:
+        value += 0.5 * N * np.log(beta) - 0.5 * N * np.log(2 * np.pi)
+    return Evidence(
+        float(alpha), float(beta), gamma, float(value), E_D, E_W, float(N), float(N_W)
+    )
+
+
+def data_terms(source, theta: NDArray) -> tuple[float, float, float]:
+    """(E_D, E_W, W) at θ: Σ_i w_i loss_i, ½ Σ_{non-bias} θ², Σ_i w_i."""
+    spec = source.spec
+    theta_c = np.ascontiguousarray(theta, dtype=spec.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        E_D, _, W = source.cost_grad_sum(theta_c)
+    weights = np.asarray(theta, np.float64) * spec.weight_mask
+    return float(E_D), 0.5 * float(weights @ weights), float(W)
+
+
+def predictive_variance(thetas, X, spec: NetworkSpec, factor: NDArray, beta: float):
+    """σ²_ik = 1/β + g_ikᵀ A⁻¹ g_ik = (1 + ‖F g_ik‖²) / β, shape (n, K).
+
+    g_ik = ∂ŷ_ik/∂θ (the outputs' Jacobian, rows in chunks of about
+    :data:`JACOBIAN_CHUNK_BYTES`) and A₁⁺ = Fᵀ F (:class:`DenseFactor`).
+    """
+    n, K, P = X.shape[0], spec.layer_sizes[-1], spec.n_params
+    rows = max(1, JACOBIAN_CHUNK_BYTES // (8 * K * (P + factor.shape[0])))
+    var = np.empty((n, K))
+    with single_threaded_blas():
+        for a in range(0, n, rows):
+            b = min(a + rows, n)
+            G = _jacobian.jacobian(thetas, X[a:b], spec).astype(np.float64)
+            FG = G @ factor.T  # (m·K, rank)
+            var[a:b] = np.einsum("ij,ij->i", FG, FG).reshape(b - a, K)
+    var += 1.0
+    var /= beta
+    return var
