@@ -317,7 +317,6 @@ def _convert_classifier(scope, operator, container):
     graph = _Graph(scope, operator, container)
     Z = graph.logits(model)
     label, probabilities = (v.full_name for v in operator.outputs)
-    zero = graph.constant("zero", 0.0)
     n_units = model.thetas_[-1].shape[0]
 
     # predict_proba
@@ -336,12 +335,14 @@ def _convert_classifier(scope, operator, container):
 
     # predict: from z^(L), as _decode does
     if _is_multilabel(model):
-        indicators = graph.node("Greater", [Z, zero])
+        indicators = graph.node("Greater", [Z, graph.constant("zero", 0.0)])
         graph.node("Cast", [indicators], label, to=TensorProto.INT64)
         return
     if n_units == 1:
         positive = graph.node(
-            "Cast", [graph.node("Greater", [Z, zero])], to=TensorProto.INT64
+            "Cast",
+            [graph.node("Greater", [Z, graph.constant("zero", 0.0)])],
+            to=TensorProto.INT64,
         )
         shape = graph.constant("flat", [-1], TensorProto.INT64)
         index = graph.node("Reshape", [positive, shape])

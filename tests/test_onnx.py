@@ -69,6 +69,8 @@ def _targets(kind, y3, Y):
 def _session(model, X, options=None, **kwargs):
     onx = skl2onnx.to_onnx(model, X[:1], options=options, **kwargs)
     onnx.checker.check_model(onx)
+    used = {name for node in onx.graph.node for name in node.input}
+    assert {init.name for init in onx.graph.initializer} <= used  # no dead weights
     return rt.InferenceSession(
         onx.SerializeToString(), providers=["CPUExecutionProvider"]
     )
