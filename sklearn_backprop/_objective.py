@@ -124,6 +124,11 @@ class Objective:
     # The least-squares form J = ½‖r‖² of a squared-error cost, with
     # r = [√(w_i/W) (ŷ_ik - y_ik)]_{i,k} ++ [√(α/W) θ_j]_{non-bias j}.
 
+    @property
+    def n_residuals(self) -> int:
+        """Length of r: n_samples·K + n_non_bias."""
+        return self.source.Y.size + int(np.count_nonzero(self.spec.weight_mask))
+
     def _penalty(self) -> tuple[NDArray, float]:
         """Indices of the non-bias weights in θ, and √(α/W)."""
         index = np.flatnonzero(self.spec.weight_mask)
@@ -142,14 +147,24 @@ class Objective:
         )
         return r
 
-    def residual_jacobian(self, theta: NDArray) -> NDArray:
-        """∂r/∂θ as a dense float64 matrix (n_samples·K + n_non_bias, n_params)."""
+    def residual_jacobian(self, theta: NDArray, residuals_first=False) -> NDArray:
+        """∂r/∂θ as a dense float64 matrix (n_samples·K + n_non_bias, n_params).
+
+        With ``residuals_first``, [r | ∂r/∂θ] in Fortran order: r(θ) as a
+        first column, ready for LAPACK's QR.
+        """
         theta_c = np.asarray(theta, dtype=self.spec.dtype)
         index, root_alpha = self._penalty()
         data = self.source.jacobian_rows(theta_c)
-        jac = np.zeros((data.shape[0] + index.size, self.spec.n_params))
-        np.divide(data, np.sqrt(self.source.W), out=jac[: data.shape[0]])
-        jac[data.shape[0] + np.arange(index.size), index] = root_alpha
+        first = int(residuals_first)
+        jac = np.zeros(
+            (data.shape[0] + index.size, first + self.spec.n_params),
+            order="F" if residuals_first else "C",
+        )
+        np.divide(data, np.sqrt(self.source.W), out=jac[: data.shape[0], first:])
+        jac[data.shape[0] + np.arange(index.size), first + index] = root_alpha
+        if residuals_first:
+            jac[:, 0] = self.residuals(theta)
         return jac
 
     def residual_operator(self, theta: NDArray) -> LinearOperator:

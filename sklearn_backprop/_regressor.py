@@ -50,8 +50,12 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         j): "lm" is Levenberg-Marquardt (MINPACK, as MATLAB's ``trainlm``)
         with the dense analytic Jacobian of r, for networks of up to a few
         hundred weights; it needs at least as many residuals as weights and
-        the Jacobian in memory, and is refused otherwise. "trf" uses J·v and
-        Jᵀ·u only (``tr_solver="lsmr"``), never forming the Jacobian. With a
+        the Jacobian in memory, and is refused otherwise. Its damping is
+        Marquardt's μI, as in ``trainlm`` (``x_scale=1.0``; SciPy ≥ 1.16
+        defaults "lm" to ``x_scale="jac"``, which stalled or took several
+        times more steps on Friedman's function in our benchmarks). "trf"
+        uses J·v and Jᵀ·u only (``tr_solver="lsmr"``), never forming the
+        Jacobian. ``solver_options`` override these choices. With a
         fixed ``random_state`` every solver gives the same fit from run to
         run except "trust-krylov": scipy's trust-krylov itself varies at
         about 1e-15 from one run to the next, and the fits drift apart from

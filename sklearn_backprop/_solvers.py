@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import OptimizeResult, OptimizeWarning, least_squares, minimize
+from scipy.optimize import OptimizeResult, OptimizeWarning, minimize
 
+from sklearn_backprop._least_squares import least_squares_network
 from sklearn_backprop._objective import Objective
 
 
@@ -74,7 +75,15 @@ class Solver:
         """``max_iter``, ``max_fun`` and ``tol`` as the method's own options."""
         if self.least_squares:  # MINPACK refuses tolerances at or below eps
             tol = max(tol, LEAST_SQUARES_MIN_TOL)
-            return {"ftol": tol, "xtol": tol, "gtol": tol, "max_nfev": max_iter}
+            # x_scale=1.0: Marquardt's μI damping (trainlm's); SciPy >= 1.16
+            # defaults "lm" to "jac", slower on benchmarks/bench_lm.py.
+            return {
+                "ftol": tol,
+                "xtol": tol,
+                "gtol": tol,
+                "max_nfev": max_iter,
+                "x_scale": 1.0,
+            }
         options = {self.tol_option: tol}
         if self.tol_option == "xtol":
             # SciPy 1.11 runs no Newton-CG iteration at all when xtol is 0.
@@ -281,12 +290,15 @@ def minimize_network(
         status 1, at the iteration limit it enforces) or a KeyboardInterrupt
         ended it (``success=False``, status -1; a warning says so).
     """
-    run = _least_squares if solver.least_squares else _minimize
     # The thread policy of the objective's source holds for the whole fit.
     with warnings.catch_warnings(), objective.source.fit_context():
         _check_start(objective, theta0)
         try:
-            return run(objective, theta0, monitor, solver, options)
+            if solver.least_squares:
+                return least_squares_network(
+                    objective, theta0, monitor, solver.name, options
+                )
+            return _minimize(objective, theta0, monitor, solver, options)
         except _StopFit as exc:
             stopped, success = str(exc), exc.converged
             status = 0 if success else 1
@@ -350,61 +362,3 @@ def _minimize(objective, theta0, monitor, solver, options) -> OptimizeResult:
         raise ValueError(
             f"solver_options were rejected by solver={solver.name!r}: {exc}"
         ) from None
-
-
-def _least_squares(objective, theta0, monitor, solver, options) -> OptimizeResult:
-    """scipy.optimize.least_squares on the residuals r, J = ½‖r‖².
-
-    least_squares has no per-iteration hook for "lm" (MINPACK), but both
-    methods evaluate the Jacobian once at the start and then once at each
-    accepted iterate: the monitor runs there, on J = ½‖r‖² and its gradient
-    ∂rᵀ r computed from what the solver already has. The last accepted step
-    may end the run before its Jacobian is asked for; it is monitored after.
-    """
-    last = {"x": None, "r": None, "calls": 0}
-
-    def fun(theta):
-        r = objective.residuals(theta)
-        last["x"], last["r"] = np.array(theta), r
-        return r
-
-    def jacobian_at(theta):
-        if solver.name == "lm":
-            return objective.residual_jacobian(theta)
-        return objective.residual_operator(theta)
-
-    def jac(theta):
-        jacobian = jacobian_at(theta)
-        if last["calls"]:  # an accepted iterate
-            _observe(theta, jacobian)
-        last["calls"] += 1
-        return jacobian
-
-    def _observe(theta, jacobian):
-        r = last["r"] if np.array_equal(last["x"], theta) else fun(theta)
-        grad = jacobian.T @ r if solver.name == "lm" else jacobian.rmatvec(r)
-        objective.last = (np.array(theta, dtype=np.float64), 0.5 * float(r @ r), grad)
-        monitor(theta)
-
-    extra = {"tr_solver": "lsmr"} if solver.name == "trf" else {}
-    try:
-        result = least_squares(
-            fun, theta0, jac=jac, method=solver.name, **{**extra, **options}
-        )
-    except TypeError as exc:  # an option least_squares does not take
-        raise ValueError(
-            f"solver_options were rejected by solver={solver.name!r}: {exc}"
-        ) from None
-    if not np.array_equal(result.x, monitor.x):  # the last accepted step
-        _observe(result.x, jacobian_at(result.x))
-    J, grad = objective.at(result.x)
-    return OptimizeResult(
-        x=result.x,
-        fun=J,
-        jac=grad,
-        nit=len(monitor.losses),
-        nfev=result.nfev,
-        success=result.status > 0,
-        status=result.status,
-        message=result.message,
-    )

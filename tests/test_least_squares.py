@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 
 import sklearn_backprop._guards as guards
+import sklearn_backprop._least_squares as lsq
 from sklearn_backprop import BackpropClassifier, BackpropRegressor
 from sklearn_backprop._blocks import InMemoryBlocks
 from sklearn_backprop._objective import Objective
@@ -62,6 +63,63 @@ def test_jacobian_of_the_residuals(output, weights):
     # and Jᵀ r is the gradient of J
     r = objective.residuals(theta)
     assert_allclose(jac.T @ r, objective(theta)[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape, cond", [((40, 6), 1e2), ((40, 6), 1e12), ((5, 6), 1e2), ((6, 6), 1.0)]
+)
+def test_triangular_factor_has_the_gram_matrix_of_its_input(shape, cond):
+    # well conditioned: the Gram matrix's Cholesky factor; ill conditioned, or
+    # fewer rows than columns: Householder QR. Either way TᵀT = AᵀA.
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.normal(size=(shape[0], shape[0])))
+    V, _ = np.linalg.qr(rng.normal(size=(shape[1], shape[1])))
+    k = min(shape)
+    sigma = np.geomspace(1.0, 1.0 / cond, k)
+    A = np.asfortranarray(U[:, :k] * sigma @ V[:k])
+    T = lsq._triangular_factor(A.copy(order="F"))
+    assert T.shape == (k, shape[1])
+    assert_allclose(np.tril(T, -1), 0.0)
+    assert_allclose(T.T @ T, A.T @ A, atol=1e-14)
+
+
+@pytest.mark.parametrize("gram", [True, False])
+def test_lm_takes_minpacks_own_steps_on_the_full_residuals(gram, monkeypatch):
+    # "lm" hands MINPACK r and ∂r rotated onto n+1 rows: the iterates must be
+    # those of least_squares(method="lm") on the full r and ∂r.
+    from scipy.optimize import least_squares
+
+    if not gram:  # force the Householder branch
+        monkeypatch.setattr(lsq, "GRAM_MIN_RCOND", np.inf)
+    objective, theta0 = objective_for("identity", weights=True, n=30, alpha=0.1)
+    theta0 *= 0.3
+
+    class Recorder:  # the monitor's interface: called with each accepted θ
+        x, losses = theta0, []
+
+        def __call__(self, theta):
+            self.x = np.array(theta)
+            self.losses.append(theta.copy())
+
+    monitor = Recorder()
+    options = {"ftol": 1e-12, "xtol": 1e-12, "gtol": 1e-12, "x_scale": 1.0}
+    result = lsq.least_squares_network(
+        objective, theta0, monitor, "lm", {**options, "max_nfev": 15}
+    )
+    seen = monitor.losses
+    full = []
+    least_squares(
+        objective.residuals,
+        theta0,
+        jac=lambda t: full.append(t.copy()) or objective.residual_jacobian(t),
+        method="lm",
+        max_nfev=15,
+        **options,
+    )
+    # MINPACK asks for the Jacobian at θ0 and then at each accepted iterate
+    assert len(seen) == len(full) - 1 >= 5
+    assert_allclose(np.array(seen), np.array(full[1:]), rtol=1e-7, atol=1e-9)
+    assert_allclose(result.x, seen[-1])
 
 
 def test_a_linear_network_reaches_ridge(lsq_solver):
