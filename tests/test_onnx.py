@@ -58,7 +58,9 @@ def multilabel():
 def _targets(kind, y3, Y):
     """y and the classifier's output_activation for one kind of output."""
     if kind == "binary":
-        return np.where(y3 == 2, 8, 3), "auto"  # labels 3 and 8
+        return np.where(y3 == 2, 8, 3), "auto"  # labels 3 and 8, one unit
+    if kind == "binary-softmax":
+        return np.where(y3 == 2, 8, 3), "softmax"  # two softmax units
     if kind == "softmax":
         return np.array([-1, 4, 7])[y3], "softmax"
     if kind == "one-vs-all":
@@ -76,10 +78,10 @@ def _session(model, X, options=None, **kwargs):
     )
 
 
-def _run(model, X, options=None, dtype=np.float32):
+def _run(model, X, options=None, dtype=np.float32, **kwargs):
     """The ONNX graph's outputs for X (converted from X[:1] in ``dtype``)."""
     X = np.ascontiguousarray(X, dtype=dtype)
-    session = _session(model, X, options)
+    session = _session(model, X, options, **kwargs)
     return session.run(None, {session.get_inputs()[0].name: X})
 
 
@@ -91,7 +93,10 @@ def _fit(quiet_fit, estimator, X, y, scale=True):
 NO_ZIPMAP = {BackpropClassifier: {"zipmap": False}}
 
 
-@pytest.mark.parametrize("kind", ["binary", "softmax", "one-vs-all", "multilabel"])
+KINDS = ["binary", "binary-softmax", "softmax", "one-vs-all", "multilabel"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("hidden", HIDDEN, ids=str)
 def test_classifier_pipeline_matches_predict_and_predict_proba(
     activation, hidden, kind, three_classes, multilabel, quiet_fit
@@ -268,7 +273,7 @@ def test_one_vs_all_rows_whose_sigmoids_all_underflow(
     np.testing.assert_allclose(proba, expected, rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("kind", ["binary", "softmax", "one-vs-all", "multilabel"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_huge_inputs(kind, three_classes, multilabel, quiet_fit):
     X, y3 = three_classes
     Y = None
@@ -287,6 +292,20 @@ def test_huge_inputs(kind, three_classes, multilabel, quiet_fit):
     labels32, proba32 = _run(pipe, X_huge, NO_ZIPMAP)
     assert np.isfinite(proba32).all() and np.all((proba32 > 0) & (proba32 < 1))
     np.testing.assert_array_equal(labels32, labels)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lowest_target_opset(kind, three_classes, multilabel, quiet_fit):
+    X, y3 = three_classes
+    Y = None
+    if kind == "multilabel":
+        X, Y = multilabel
+    y, output_activation = _targets(kind, y3, Y)
+    clf = BackpropClassifier((4,), output_activation=output_activation, random_state=0)
+    pipe, X_test = _fit(quiet_fit, clf, X, y)
+    labels, proba = _run(pipe, X_test, NO_ZIPMAP, target_opset=11)
+    np.testing.assert_array_equal(labels, pipe.predict(X_test))
+    np.testing.assert_allclose(proba, pipe.predict_proba(X_test), rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
