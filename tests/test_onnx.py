@@ -244,7 +244,7 @@ def test_int64_input(three_classes, quiet_fit):
 
 
 def _underflowing_rows(clf, X, margins):
-    """Rows whose logits z are all about ``margin`` below -max(bias)."""
+    """Rows whose logits z are all at most -margin, and their z = x W + b."""
     W, b = clf.coefs_[0], clf.intercepts_[0]  # z = x W + b
     direction = np.linalg.lstsq(W.T, -np.ones(W.shape[1]), rcond=None)[0]  # W^T d = -1
     rows = np.array([(b.max() + m) * direction for m in margins])
