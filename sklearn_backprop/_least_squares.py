@@ -34,24 +34,36 @@ class _TriangularResiduals:
     ‖∂r̃ p + r̃‖ = ‖∂r p + r‖ for every step p: MINPACK takes the steps of the
     full problem (up to rounding) while factorising a small matrix. r̃ at a
     point needs only ‖r‖ (trial points cost one forward pass), and the
-    factorisation (:func:`_triangular_factor`) runs only where the solver
-    asks for the Jacobian: at accepted points.
+    factorisation runs only where the solver asks for the Jacobian: at
+    accepted points. T = [[‖r‖, gᵀ], [0, R]] is the Cholesky factor of the
+    Gram matrix [r | ∂r]ᵀ[r | ∂r] (BLAS-3, from ∂r's data rows: the m × n
+    matrix is never copied) when that is well enough conditioned, else R of
+    LAPACK's Householder QR.
     """
 
     def __init__(self, objective: Objective, n_rows: int):
         self.objective = objective
         self.n_rows = n_rows
+        self.last: tuple[NDArray, NDArray] | None = None  # (θ, r(θ))
 
     def residuals(self, theta: NDArray) -> NDArray:
-        r = np.zeros(self.n_rows)
-        r[0] = np.linalg.norm(self.objective.residuals(theta))
-        if not np.isfinite(r[0]):  # MINPACK rejects the step
-            r[0] = np.inf
-        return r
+        r = self.objective.residuals(theta)
+        self.last = (np.array(theta), r)
+        small = np.zeros(self.n_rows)
+        small[0] = np.linalg.norm(r)
+        if not np.isfinite(small[0]):  # MINPACK rejects the step
+            small[0] = np.inf
+        return small
 
     def jacobian(self, theta: NDArray) -> NDArray:
-        stacked = self.objective.residual_jacobian(theta, residuals_first=True)
-        triangle = _triangular_factor(stacked)[: self.n_rows]
+        if self.last is None or not np.array_equal(self.last[0], theta):
+            self.residuals(theta)
+        r = self.last[1]
+        triangle = _cholesky_factor(self.objective.residual_gram(theta, r))
+        if triangle is None:
+            stacked = self.objective.residual_jacobian(theta, residuals=r)
+            triangle = _householder_factor(stacked)
+        triangle = triangle[: self.n_rows]
         if triangle[0, 0] < 0:  # make Q's first column r / ‖r‖
             triangle[0] = -triangle[0]
         return triangle[:, 1:]
@@ -60,31 +72,30 @@ class _TriangularResiduals:
 # The Cholesky factor of the Gram matrix is used when LAPACK's estimate of its
 # reciprocal condition number is above this. Cholesky is backward stable: T
 # factors AᵀA + E exactly with ‖E‖ ~ eps‖A‖², the accuracy with which
-# trainlm's normal equations hold JᵀJ; E shapes only the trial step in
-# directions with σ² below ~eps·σ_max² / GRAM_MIN_RCOND² = 2e-2·σ_max² here,
-# and MINPACK accepts a step on the true ‖r‖. Beyond, Householder QR. For
+# trainlm's normal equations hold JᵀJ; E perturbs the trial step by about
+# eps·cond(A)² < 2e-2 relative in A's weakest direction, and MINPACK accepts
+# a step on the true ‖r‖. Worse conditioned: Householder QR. For A of
 # 2150 × 153, one thread: 1.5 ms, against 6.5 ms for LAPACK's QR and 20 ms
-# for MINPACK's own; [r | ∂r] of the 2-30-2 benchmark has cond ≈ 1e6.
+# for MINPACK's own; [r | ∂r] of bench_lm.py's 2-30-2 network has cond ≈ 1e6.
 GRAM_MIN_RCOND = 1e-7
 
 
-def _triangular_factor(A: NDArray) -> NDArray:
-    """An upper triangular T with TᵀT = AᵀA: R of A = QR, up to row signs.
+def _cholesky_factor(gram: NDArray) -> NDArray | None:
+    """Upper triangular T with TᵀT = ``gram`` (= AᵀA), or None if A is too
+    ill-conditioned for it (or rank deficient)."""
+    T, info = lapack.dpotrf(gram, lower=0, clean=1)
+    if info != 0:
+        return None
+    rcond, _ = lapack.dtrcon(T, norm="1", uplo="U", diag="N")
+    return T if rcond > GRAM_MIN_RCOND else None
 
-    From the Cholesky factor of the Gram matrix AᵀA (BLAS-3, a third of the
-    work of a QR) when A is well conditioned; from LAPACK's Householder QR
-    (``dgeqrf``) otherwise, or when A has fewer rows than columns.
-    """
-    if A.shape[0] >= A.shape[1]:
-        T, info = lapack.dpotrf(A.T @ A, lower=0, clean=1)
-        if info == 0:
-            rcond, _ = lapack.dtrcon(T, norm="1", uplo="U", diag="N")
-            if rcond > GRAM_MIN_RCOND:
-                return T
+
+def _householder_factor(A: NDArray) -> NDArray:
+    """R of A = QR (LAPACK's ``dgeqrf``): min(m, n) rows, TᵀT = AᵀA."""
     qr, _, _, info = lapack.dgeqrf(np.asfortranarray(A), overwrite_a=True)
     if info != 0:  # pragma: no cover - LAPACK's argument checks
         raise RuntimeError(f"LAPACK dgeqrf failed with info={info}")
-    return np.triu(qr[: A.shape[1]])
+    return np.triu(qr[: min(A.shape)])
 
 
 def least_squares_network(

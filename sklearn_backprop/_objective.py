@@ -147,25 +147,47 @@ class Objective:
         )
         return r
 
-    def residual_jacobian(self, theta: NDArray, residuals_first=False) -> NDArray:
+    def residual_jacobian(self, theta: NDArray, residuals=None) -> NDArray:
         """∂r/∂θ as a dense float64 matrix (n_samples·K + n_non_bias, n_params).
 
-        With ``residuals_first``, [r | ∂r/∂θ] in Fortran order: r(θ) as a
-        first column, ready for LAPACK's QR.
+        Given ``residuals`` (r(θ)), [r | ∂r/∂θ] in Fortran order: r as a first
+        column, ready for LAPACK's QR.
         """
         theta_c = np.asarray(theta, dtype=self.spec.dtype)
         index, root_alpha = self._penalty()
         data = self.source.jacobian_rows(theta_c)
-        first = int(residuals_first)
+        first = int(residuals is not None)
         jac = np.zeros(
             (data.shape[0] + index.size, first + self.spec.n_params),
-            order="F" if residuals_first else "C",
+            order="C" if residuals is None else "F",
         )
         np.divide(data, np.sqrt(self.source.W), out=jac[: data.shape[0], first:])
         jac[data.shape[0] + np.arange(index.size), first + index] = root_alpha
-        if residuals_first:
-            jac[:, 0] = self.residuals(theta)
+        if residuals is not None:
+            jac[:, 0] = residuals
         return jac
+
+    def residual_gram(self, theta: NDArray, residuals: NDArray) -> NDArray:
+        """[r | ∂r/∂θ]ᵀ [r | ∂r/∂θ], (n_params + 1)², given r = ``residuals``.
+
+        From the data rows of ∂r alone: the penalty rows √(α/W) e_j add α/W
+        to the non-bias diagonal and √(α/W) r_j to ∂rᵀ r.
+        """
+        theta_c = np.asarray(theta, dtype=self.spec.dtype)
+        index, root_alpha = self._penalty()
+        # ∂r's data rows are these over √W: the scaling goes on the products
+        data = self.source.jacobian_rows(theta_c).astype(np.float64, copy=False)
+        n_data, W = data.shape[0], self.source.W
+        gram = np.empty((self.spec.n_params + 1,) * 2)
+        np.matmul(data.T, data, out=gram[1:, 1:])
+        gram[1:, 1:] /= W
+        gram[1 + index, 1 + index] += root_alpha**2
+        gram[1:, 0] = data.T @ residuals[:n_data]
+        gram[1:, 0] /= np.sqrt(W)
+        gram[1 + index, 0] += root_alpha * residuals[n_data:]
+        gram[0, 1:] = gram[1:, 0]
+        gram[0, 0] = residuals @ residuals
+        return gram
 
     def residual_operator(self, theta: NDArray) -> LinearOperator:
         """∂r/∂θ as a LinearOperator on J·v and Jᵀ·u: never formed."""

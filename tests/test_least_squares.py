@@ -68,19 +68,34 @@ def test_jacobian_of_the_residuals(output, weights):
 @pytest.mark.parametrize(
     "shape, cond", [((40, 6), 1e2), ((40, 6), 1e12), ((5, 6), 1e2), ((6, 6), 1.0)]
 )
-def test_triangular_factor_has_the_gram_matrix_of_its_input(shape, cond):
-    # well conditioned: the Gram matrix's Cholesky factor; ill conditioned, or
-    # fewer rows than columns: Householder QR. Either way TᵀT = AᵀA.
+def test_triangular_factors_have_the_gram_matrix_of_their_input(shape, cond):
+    # Cholesky of AᵀA when A is well conditioned, else None; Householder QR
+    # always. Both: upper triangular T with TᵀT = AᵀA.
     rng = np.random.default_rng(0)
     U, _ = np.linalg.qr(rng.normal(size=(shape[0], shape[0])))
     V, _ = np.linalg.qr(rng.normal(size=(shape[1], shape[1])))
     k = min(shape)
-    sigma = np.geomspace(1.0, 1.0 / cond, k)
-    A = np.asfortranarray(U[:, :k] * sigma @ V[:k])
-    T = lsq._triangular_factor(A.copy(order="F"))
+    A = np.asfortranarray(U[:, :k] * np.geomspace(1.0, 1.0 / cond, k) @ V[:k])
+    T = lsq._householder_factor(A.copy(order="F"))
     assert T.shape == (k, shape[1])
     assert_allclose(np.tril(T, -1), 0.0)
     assert_allclose(T.T @ T, A.T @ A, atol=1e-14)
+    T = lsq._cholesky_factor(A.T @ A)
+    if k < shape[1] or cond > 1 / lsq.GRAM_MIN_RCOND:
+        assert T is None
+    else:
+        assert_allclose(np.tril(T, -1), 0.0)
+        assert_allclose(T.T @ T, A.T @ A, atol=1e-14)
+
+
+def test_gram_matrix_of_the_residuals_and_their_jacobian():
+    objective, theta = objective_for("identity", weights=True)
+    r = objective.residuals(theta)
+    stacked = objective.residual_jacobian(theta, residuals=r)
+    assert_allclose(stacked[:, 0], r)
+    assert_allclose(stacked[:, 1:], objective.residual_jacobian(theta))
+    gram = objective.residual_gram(theta, r)
+    assert_allclose(gram, stacked.T @ stacked, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("gram", [True, False])
