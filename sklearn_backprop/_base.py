@@ -315,12 +315,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         evidence_fit = None
         if bayesian:
 
-            def run_inner(theta, tol):
+            def run_inner(theta, tol, max_iter):
                 """One inner fit at the objective's current α."""
-                inner = solver.options(self.max_iter, self.max_fun, tol)
+                inner = solver.options(max_iter, self.max_fun, tol)
                 inner.update(self.solver_options or {})
                 if monitor.max_iter is not None:  # TNC: max_iter per inner fit
-                    monitor.max_iter = len(monitor.losses) + self.max_iter
+                    monitor.max_iter = len(monitor.losses) + max_iter
                 return minimize_network(objective, theta, monitor, solver, inner)
 
             evidence_fit = reestimate(
@@ -329,8 +329,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 run_inner,
                 settings,
                 tol=self.tol,
+                max_iter=self.max_iter,
                 alpha0=evidence_alpha0,
                 stopped=lambda: bool(stopped),
+                iterations=lambda: len(monitor.losses),
                 verbose=bool(self.verbose),
             )
             result = evidence_fit.result

@@ -44,10 +44,26 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         multiclass targets. "logistic" uses K sigmoid units for K classes, the
         one-vs-all network, trained with the sum of K binary
         cross-entropies; ``predict_proba`` then normalises each row.
-    alpha : float, default=1e-4
+    alpha : float or "evidence", default=1e-4
         L2 penalty λ. The cost gains (α / (2W)) Σ Θ² over the non-bias
         weights, W being the total sample weight, so ``alpha`` means what it
         means in :class:`~sklearn.neural_network.MLPClassifier` (same default).
+        ``"evidence"`` picks the penalty from the training data in one fit
+        (MacKay's evidence framework, as MATLAB's ``trainbr``): the weights'
+        fit alternates with the re-estimation of the prior precision α_B of
+        the non-bias weights, until it changes by less than 0.1% (β = 1:
+        the likelihood is the cross-entropy, and α = α_B is ``alpha_``);
+        see the user guide's "Bayesian regularisation". Not with
+        ``early_stopping=True``.
+    evidence_method : {"auto", "dense", "matrix-free"}, default="auto"
+        How the posterior precision A = H_D + α_B I_W (H_D the Gauss-Newton
+        matrix of the data term, or its exact Hessian with
+        ``curvature="exact"``, which falls back to Gauss-Newton where A is
+        indefinite) is handled for ``gamma_`` and ``log_evidence_``: "dense"
+        forms and factorises it (n_params² memory); "matrix-free" estimates
+        γ and ln det A by stochastic Lanczos quadrature on H·v products
+        (seeded by ``random_state``). "auto" is "dense" up to 2000
+        parameters.
     solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
             "trust-krylov"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`. All of them use the
@@ -144,6 +160,24 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         its first iteration), else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_`` (the kept weights' score), else None.
+    alpha_ : float
+        The penalty the weights were fitted with: ``alpha``, or the one
+        ``alpha="evidence"`` chose (α = α_B / β, in J's units: refitting with
+        ``alpha=alpha_`` and the same start gives the same model).
+    gamma_ : float
+        γ = N_W - α_B tr_W(A⁻¹), the number of well-determined non-bias
+        weights, at the fitted weights (for a float ``alpha``, computed on
+        first access and cached: a plain fit pays nothing for it).
+    log_evidence_ : float
+        The log evidence ln p(D | α_B, β) at the fitted weights (Laplace
+        approximation; the flat bias prior's constants dropped; with softmax
+        outputs, the pseudo-determinant of A, whose null direction shifts
+        all output biases together). Computed on first access for a float
+        ``alpha``.
+    evidence_curve_ : list of tuple or None
+        With ``alpha="evidence"``, one ``(alpha, gamma, log_evidence)`` per
+        re-estimation (the last one is ``alpha_``, ``gamma_``,
+        ``log_evidence_``); else None.
     optimize_result_ : scipy.optimize.OptimizeResult
         What :func:`scipy.optimize.minimize` returned (built from the last
         iterate when a callback, early stopping or an interrupt ended it),

@@ -20,11 +20,15 @@ on A₁ = A / β = H_D + α I_W, which depends on α alone:
 
 A₁ is either formed and factorised (:func:`dense_factor`) or only multiplied
 by (:func:`matrix_free_estimates`, stochastic Lanczos quadrature on H·v
-products). With softmax outputs, shifting all output biases together changes
-no probability: that direction u is an exact null vector of A, and the
-pseudo-determinant (over u's complement) is used, by factorising A₁ + c uuᵀ
-(ln pdet A₁ = ln det(A₁ + c uuᵀ) - ln c, and u carries no non-bias weight,
-so tr_W is unchanged).
+products). Both take the biases' block out first (:func:`bias_block`): the
+biases have no prior, so a bias that no datum determines is a null direction
+of A. With softmax outputs, shifting all output biases together changes no
+probability: that direction u is an exact null vector of A, and so is the
+bias of a hidden unit whose outgoing weights vanish under a large α. Such
+directions are dropped: ln det A is the pseudo-determinant (over their
+complement), A⁻¹ the pseudo-inverse; they carry no non-bias weight, so γ is
+unchanged. The Schur complement on the non-bias weights that remains has
+all its eigenvalues ≥ α: well conditioned.
 """
 
 from dataclasses import dataclass
@@ -49,7 +53,7 @@ JACOBIAN_CHUNK_BYTES = 32 * 2**20
 # Stochastic Lanczos quadrature: Lanczos steps per probe, and Rademacher
 # probes: SLQ_PROBES, fewer on large problems (see slq_probes).
 SLQ_STEPS = 30
-SLQ_PROBES = 32
+SLQ_PROBES = 64
 SLQ_MIN_PROBES = 4
 SLQ_BUDGET = 2e10
 
@@ -60,23 +64,6 @@ class IndefiniteCurvature(ValueError):
 
 # --------------------------------------------------------------------------
 # The data term's curvature H_D as a dense matrix
-
-
-def null_direction(spec: NetworkSpec) -> NDArray | None:
-    """u, the unit vector shifting every softmax output bias alike, else None.
-
-    Examples
-    --------
-    >>> spec = NetworkSpec.make([2, 3], "logistic", "softmax", "log_loss")
-    >>> null_direction(spec).reshape(3, 3)[:, 0].round(4)
-    array([0.5774, 0.5774, 0.5774])
-    """
-    if spec.loss.output != "softmax":
-        return None
-    u = np.zeros(spec.n_params)
-    K = spec.layer_sizes[-1]
-    spec.unpack(u)[-1][:, 0] = 1.0 / np.sqrt(K)
-    return u
 
 
 def _logit_spec(spec: NetworkSpec) -> NetworkSpec:
@@ -177,6 +164,9 @@ class DenseFactor:
         Directions counted in ``logdet``.
     trace_w : float
         tr_W(A₁⁺), the trace of A₁'s (pseudo-)inverse over non-bias weights.
+    gamma : float
+        tr_W(A₁⁺ H), which equals N_W - α tr_W(A₁⁻¹) = γ (A₁⁻¹ H = I -
+        α A₁⁻¹ I_W) without its cancellation when γ ≪ N_W.
     factor : ndarray of shape (rank, n_params)
         F with A₁⁺ = Fᵀ F, so that gᵀ A⁻¹ g = ‖F g‖² / β.
     """
@@ -184,75 +174,83 @@ class DenseFactor:
     logdet: float
     rank: int
     trace_w: float
+    gamma: float
     factor: NDArray
 
 
-def dense_factor(
-    H: NDArray, alpha: float, mask: NDArray, u: NDArray | None = None
-) -> DenseFactor:
-    """Factorise A₁ = H + α I_W robustly, on one BLAS thread.
+def bias_block(A_BB: NDArray, A_WB: NDArray, exact: bool = False):
+    """The biases' block of A₁ taken out: (R, ln pdet A_BB, rank, V, λ).
 
-    A₁ is scaled to unit diagonal (Jacobi) and Cholesky-factorised; if that
-    fails (A₁ singular or, with the exact Hessian, indefinite), it is
-    diagonalised instead: eigenvalues below numpy's ``matrix_rank`` tolerance
-    (P · eps · the largest) are dropped, i.e. the pseudo-determinant and the
-    pseudo-inverse. Clearly negative eigenvalues raise
-    :class:`IndefiniteCurvature`. A softmax null direction ``u`` is handled
-    exactly (see the module docstring).
+    A_BB's eigenvalues at or below numpy's ``matrix_rank`` tolerance (|B| ·
+    eps · the largest) are dropped: directions that neither a datum nor the
+    prior determines (softmax's shift u of all output biases, a dead unit's
+    bias), along which H's whole column vanishes, so that they are
+    decoupled from W. R = A_WB V Λ^{-1/2} over the kept eigenpairs, so that
+    A_WB A_BB⁺ A_BW = R Rᵀ. Clearly negative eigenvalues (the exact Hessian
+    away from a minimum) raise :class:`IndefiniteCurvature`.
+    """
+    n_b = A_BB.shape[0]
+    if n_b == 0:
+        return np.zeros((A_WB.shape[0], 0)), 0.0, 0, np.zeros((0, 0)), np.zeros(0)
+    lam, V = scipy.linalg.eigh(0.5 * (A_BB + A_BB.T), check_finite=False)
+    top = max(float(lam[-1]), 0.0)
+    if exact and lam[0] < -1e-8 * top:
+        raise IndefiniteCurvature(
+            f"the biases' block of A has a negative eigenvalue ({lam[0]:.3g})."
+        )
+    keep = lam > n_b * np.finfo(np.float64).eps * top
+    lam, V = lam[keep], V[:, keep]
+    R = (A_WB @ V) / np.sqrt(lam)
+    return R, float(np.sum(np.log(lam))), int(keep.sum()), V, lam
+
+
+def dense_factor(
+    H: NDArray, alpha: float, mask: NDArray, exact: bool = False
+) -> DenseFactor:
+    """Factorise A₁ = H + α I_W through its biases' block, on one BLAS thread.
+
+    With B the bias and W the non-bias coordinates, A_BB is diagonalised
+    (:func:`bias_block`: its null directions, softmax's u or a dead unit's
+    bias, dropped: the pseudo-determinant and pseudo-inverse) and the Schur
+    complement S = A_WW - A_WB A_BB⁺ A_BW, whose eigenvalues are all ≥ α,
+    is Cholesky-factorised: ln pdet A₁ = ln pdet A_BB + ln det S and
+    tr_W(A₁⁺) = tr(S⁻¹). With the exact Hessian (``exact``), an indefinite
+    A raises :class:`IndefiniteCurvature`.
 
     Examples
     --------
     >>> import numpy as np
     >>> f = dense_factor(np.diag([3.0, 1.0]), 1.0, np.array([1.0, 0.0]))
-    >>> round(f.logdet, 6), f.rank, round(f.trace_w, 6)
-    (1.386294, 2, 0.25)
+    >>> round(f.logdet, 6), f.rank, round(f.trace_w, 6), round(f.gamma, 6)
+    (1.386294, 2, 0.25, 0.75)
     """
-    P = H.shape[0]
-    A = H + np.diag(alpha * np.asarray(mask, dtype=np.float64))
-    shift = 0.0
-    if u is not None:
-        d_u = float(np.mean(np.diag(A)))
-        shift = d_u if d_u > 0 else 1.0
-        A += shift * np.outer(u, u)  # ln pdet A₁ = ln det(A₁ + c uuᵀ) - ln c
-    d = np.diag(A).copy()
-    scale = np.where(d > 0, 1.0 / np.sqrt(np.where(d > 0, d, 1.0)), 1.0)
-    C = A * scale[:, None] * scale[None, :]
-    log_scale = float(np.sum(np.log(scale)))
+    mask = np.asarray(mask, dtype=np.float64)
+    W_idx, B_idx = np.flatnonzero(mask), np.flatnonzero(mask == 0)
     with single_threaded_blas():
-        try:
-            L = scipy.linalg.cholesky(C, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            L = None
-        if L is not None and np.all(np.isfinite(L)):
-            # C = L Lᵀ: ln det A₁ = 2 Σ ln L_ii - 2 Σ ln s; A₁⁻¹ = S L⁻ᵀ L⁻¹ S.
-            L_inv, info = scipy.linalg.lapack.dtrtri(L, lower=1)
-            if info == 0:
-                factor = L_inv * scale[None, :]
-                logdet = 2.0 * float(np.sum(np.log(np.diag(L)))) - 2.0 * log_scale
-                rank = P
-                return _finish(factor, logdet, rank, mask, u, shift)
-        lam, V = scipy.linalg.eigh(C, check_finite=False)
-    tol = P * np.finfo(np.float64).eps * max(float(lam[-1]), 0.0)
-    if lam[0] < -1e3 * tol - 1e-8 * max(float(lam[-1]), 0.0):
-        raise IndefiniteCurvature(
-            f"A has a negative eigenvalue ({lam[0]:.3g} in a unit-diagonal "
-            f"scaling whose largest is {lam[-1]:.3g})."
+        R, logdet_BB, rank_BB, V, lam = bias_block(
+            H[np.ix_(B_idx, B_idx)], H[np.ix_(W_idx, B_idx)], exact
         )
-    keep = lam > tol
-    lam, V = lam[keep], V[:, keep]
-    factor = (V / np.sqrt(lam)[None, :]).T * scale[None, :]
-    # ln pdet over the kept directions of the scaled matrix, moved back by S.
-    logdet = float(np.sum(np.log(lam))) - 2.0 * log_scale
-    return _finish(factor, logdet, int(keep.sum()), mask, u, shift)
-
-
-def _finish(factor, logdet, rank, mask, u, shift) -> DenseFactor:
-    """Take u's rank-one term back out of the factorisation of A₁ + c uuᵀ."""
-    if u is not None:
-        logdet -= np.log(shift)
-        rank -= 1
-    trace_w = float(np.einsum("ij,ij,j->", factor, factor, mask))
-    return DenseFactor(float(logdet), int(rank), trace_w, factor)
+        K = H[np.ix_(W_idx, W_idx)] - R @ R.T  # the data's part of S
+        S = K + alpha * np.eye(W_idx.size)
+        try:
+            L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise IndefiniteCurvature("A's Schur complement is not definite.") from None
+        L_inv, info = scipy.linalg.lapack.dtrtri(L, lower=1)
+        if info != 0 or not np.all(np.isfinite(L_inv)):
+            raise IndefiniteCurvature("A's Schur complement is singular.")
+        logdet = logdet_BB + 2.0 * float(np.sum(np.log(np.diag(L))))
+        trace_w = float(np.einsum("ij,ij->", L_inv, L_inv))  # tr(S⁻¹)
+        # γ = N_W - α tr(S⁻¹) = tr(S⁻¹ K): no cancellation when γ ≪ N_W
+        gamma = float(np.einsum("ij,ij->", L_inv @ K, L_inv))
+        # A₁⁺ = Fᵀ F: ‖F x‖² = x_Bᵀ A_BB⁺ x_B + rᵀ S⁻¹ r, r = x_W - A_WB A_BB⁺ x_B
+        bias_rows = V.T / np.sqrt(lam)[:, None]  # Λ^{-1/2} Vᵀ
+        factor = np.zeros((rank_BB + W_idx.size, mask.size))
+        factor[np.ix_(np.arange(rank_BB), B_idx)] = bias_rows
+        weight_rows = np.arange(rank_BB, rank_BB + W_idx.size)
+        factor[np.ix_(weight_rows, W_idx)] = L_inv
+        factor[np.ix_(weight_rows, B_idx)] = -L_inv @ (R @ bias_rows)
+    return DenseFactor(logdet, rank_BB + W_idx.size, trace_w, gamma, factor)
 
 
 # --------------------------------------------------------------------------
@@ -296,47 +294,78 @@ def slq_probes(n_rows: int, n_params: int) -> int:
     Examples
     --------
     >>> slq_probes(1000, 500), slq_probes(20000, 11110)
-    (32, 4)
+    (64, 4)
     """
     budget = SLQ_BUDGET / (max(n_rows, 1) * n_params * SLQ_STEPS)
     return int(np.clip(budget, SLQ_MIN_PROBES, SLQ_PROBES))
 
 
-def matrix_free_estimates(
-    matvec, mask: NDArray, probes: NDArray, steps: int = SLQ_STEPS, exact=False
-) -> tuple[float | None, float | None]:
-    """(ln det A₁, tr_W(A₁⁻¹)) by stochastic Lanczos quadrature.
+def _quadrature(matvec, z, steps, exact):
+    """(zᵀ A⁻¹ z, zᵀ ln(A) z) by Lanczos quadrature, or None if indefinite.
 
-    For a probe z, ``steps`` Lanczos steps on A₁ from z give T = Y Θ Yᵀ, and
-    zᵀ f(A₁) z ≈ ‖z‖² Σ_j Y_0j² f(θ_j) (Gauss quadrature; Ubaru, Chen &
-    Saad 2017), whose mean over Rademacher z is tr f(A₁) (Hutchinson).
-    tr_W(A₁⁻¹) uses the probes' non-bias part z ⊙ I_W (f = 1/x: the
-    cross terms with the weakly determined biases would swamp it), ln det
-    A₁ the first half of the whole probes (f = ln). Ritz values below
-    P · eps · the largest are dropped, as in :func:`dense_factor`. With
-    ``exact`` (the exact Hessian), a clearly negative Ritz value returns
-    (None, None): A is indefinite there.
+    ``steps`` Lanczos steps from z give T = Y Θ Yᵀ, and zᵀ f(A) z ≈ ‖z‖²
+    Σ_j Y_0j² f(θ_j) (Gauss quadrature; Ubaru, Chen & Saad 2017).
     """
+    _, a, b = _lanczos(matvec, z, steps)
+    theta, Y = scipy.linalg.eigh_tridiagonal(a, b)
+    if exact and theta[0] < -1e-8 * max(float(theta[-1]), 0.0):
+        return None
+    theta = np.maximum(theta, np.finfo(np.float64).tiny)
+    weights = float(z @ z) * Y[0] ** 2
+    return float(weights @ (1.0 / theta)), float(weights @ np.log(theta))
 
-    def quadrature(z, f):
-        _, a, b = _lanczos(matvec, z, steps)
-        theta, Y = scipy.linalg.eigh_tridiagonal(a, b)
-        if exact and theta[0] < -1e-8 * max(float(theta[-1]), 0.0):
-            return None
-        tol = z.size * np.finfo(np.float64).eps * max(float(theta[-1]), 0.0)
-        keep = theta > tol
-        return float(z @ z) * float(np.sum(Y[0, keep] ** 2 * f(theta[keep])))
 
+def matrix_free_estimates(
+    hessp, mask: NDArray, alpha: float, probes: NDArray, steps=SLQ_STEPS, exact=False
+):
+    """(ln det A₁, rank, tr_W(A₁⁻¹)) from products H v, or None if indefinite.
+
+    The biases have no prior, so A₁ = H + α I_W is as ill-conditioned as the
+    least determined bias (a flat direction for softmax outputs, a dead
+    unit's bias): Lanczos quadrature on A₁ itself converges slowly. The
+    bias block is taken out exactly instead: with B the bias and W the
+    non-bias coordinates, one product H e_b per bias gives A_BB and A_WB,
+    and the Schur complement S = A_WW - A_WB A_BB⁺ A_BW (applied with one
+    H·v product) has all its eigenvalues ≥ α. Then tr_W(A₁⁻¹) = tr(S⁻¹)
+    and ln det A₁ = ln pdet A_BB + ln det S (A_BB's null directions, such
+    as softmax's u, are decoupled from W: H u = 0), and tr(S⁻¹), ln det S
+    come from stochastic Lanczos quadrature over ``probes`` (Rademacher
+    vectors on W, Hutchinson's estimator), or from the unit vectors of W
+    when there are no more of them than probes (no sampling).
+    """
+    P = mask.size
+    W_idx, B_idx = np.flatnonzero(mask), np.flatnonzero(mask == 0)
+    e = np.zeros(P)
+    HB = np.empty((P, B_idx.size))
+    for j, b in enumerate(B_idx):
+        e[b] = 1.0
+        HB[:, j] = hessp(e)
+        e[b] = 0.0
+    try:
+        R, logdet_BB, rank_BB, _, _ = bias_block(HB[B_idx], HB[W_idx], exact)
+    except IndefiniteCurvature:
+        return None
+
+    def schur(x):
+        v = np.zeros(P)
+        v[W_idx] = x
+        out = hessp(v)[W_idx] + alpha * x
+        out -= R @ (R.T @ x)
+        return out
+
+    n_w = W_idx.size
+    unit = n_w <= len(probes)  # the diagonal itself, unit vector by unit vector
+    zs = np.eye(n_w) if unit else probes[:, :n_w]
     traces, logdets = [], []
-    for z in probes:
-        traces.append(quadrature(z * mask, np.reciprocal))
-        if traces[-1] is None:
-            return None, None
-    for z in probes[: max(1, len(probes) // 2)]:
-        logdets.append(quadrature(z, np.log))
-        if logdets[-1] is None:
-            return None, None
-    return float(np.mean(logdets)), float(np.mean(traces))
+    for z in zs:
+        q = _quadrature(schur, z, min(steps, n_w), exact)
+        if q is None:
+            return None
+        traces.append(q[0])
+        logdets.append(q[1])
+    combine = np.sum if unit else np.mean
+    logdet = logdet_BB + float(combine(logdets))
+    return logdet, rank_BB + n_w, float(combine(traces))
 
 
 # --------------------------------------------------------------------------
@@ -394,8 +423,12 @@ def evidence(
     rank: int,
     trace_w: float,
     regression: bool,
+    gamma: float | None = None,
 ) -> Evidence:
     """γ, β and the log evidence from ln det A₁ and tr_W(A₁⁻¹) at α.
+
+    ``gamma``, when given, is γ computed without cancellation
+    (:attr:`DenseFactor.gamma`); else γ = N_W - α tr_W(A₁⁻¹).
 
     Examples
     --------
@@ -404,7 +437,9 @@ def evidence(
     >>> ev.gamma, ev.beta
     (0.5, 2.375)
     """
-    gamma = float(np.clip(N_W - alpha * trace_w, 0.0, N_W))
+    if gamma is None:
+        gamma = N_W - alpha * trace_w
+    gamma = float(np.clip(gamma, 0.0, N_W))
     tiny = np.finfo(np.float64).tiny
     if regression:
         beta = (N - gamma) / (2.0 * max(E_D, tiny))  # MacKay's β update

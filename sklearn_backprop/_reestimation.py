@@ -34,7 +34,6 @@ from sklearn_backprop._evidence import (
     gauss_newton_matrix,
     hessian_matrix,
     matrix_free_estimates,
-    null_direction,
     rademacher_probes,
     slq_probes,
 )
@@ -46,6 +45,9 @@ ALPHA_RTOL = 1e-3
 MAX_REESTIMATIONS = 100
 # α of the first inner fit.
 START_ALPHA = 1e-4
+# Iterations of the first inner fit; each later one may run twice as many as
+# the one before, up to max_iter.
+START_ITER = 10
 # α is kept within these bounds (a weight vector of zeros would send it to ∞).
 ALPHA_BOUNDS = (1e-12, 1e12)
 
@@ -109,7 +111,6 @@ def evaluate(
     """The evidence at the fitted θ and α, and the dense factor if formed."""
     spec = source.spec
     mask = np.asarray(spec.weight_mask, dtype=np.float64)
-    u = null_direction(spec)
     with source.fit_context(), single_threaded_blas():
         E_D, E_W, W = data_terms(source, theta)
         curvature = settings.curvature
@@ -117,16 +118,18 @@ def evaluate(
         if settings.method == "dense":
             if curvature == "exact":
                 try:
-                    factor = dense_factor(hessian_matrix(source, theta), alpha, mask, u)
+                    H = hessian_matrix(source, theta)
+                    factor = dense_factor(H, alpha, mask, exact=True)
                 except IndefiniteCurvature:
                     curvature = "gauss-newton"
             if factor is None:
                 H = gauss_newton_matrix(source, theta)
-                factor = dense_factor(H, alpha, mask, u)
+                factor = dense_factor(H, alpha, mask)
             logdet, rank, trace_w = factor.logdet, factor.rank, factor.trace_w
         else:
-            logdet, trace_w = _matrix_free(source, theta, alpha, settings, mask, u)
-            rank = spec.n_params - (u is not None)
+            logdet, rank, trace_w = _matrix_free(
+                source, theta, alpha, settings, mask, W
+            )
     ev = evidence(
         alpha=alpha,
         E_D=E_D,
@@ -137,35 +140,32 @@ def evaluate(
         rank=rank,
         trace_w=trace_w,
         regression=settings.regression,
+        gamma=None if factor is None else factor.gamma,
     )
     return ev, factor
 
 
-def _matrix_free(source, theta, alpha, settings, mask, u):
-    """SLQ estimates on A₁ v = H_D v + α I_W v (+ α uuᵀv for softmax)."""
+def _matrix_free(source, theta, alpha, settings, mask, W):
+    """(ln det A₁, rank, tr_W(A₁⁻¹)) from H·v products over the row blocks."""
     spec = source.spec
     theta_c = np.ascontiguousarray(theta, dtype=spec.dtype)
 
-    def operator(curvature):
-        def matvec(v):
+    def hessp(curvature):
+        def product(v):
             Hv = source.hessp_sum(theta_c, v.astype(spec.dtype), curvature)[0]
-            out = Hv.astype(np.float64) + alpha * mask * v
-            if u is not None:
-                out += alpha * u * float(u @ v)  # ln det gains ln α: taken out
-            return out
+            return Hv.astype(np.float64)
 
-        return matvec
+        return product
 
     curvature = settings.curvature
-    probes = settings.probes(int(round(source.W)), spec.n_params)
-    logdet, trace_w = matrix_free_estimates(
-        operator(curvature), mask, probes, exact=curvature == "exact"
+    n_w = int(mask.sum())
+    probes = settings.probes(int(round(W)), n_w)
+    estimates = matrix_free_estimates(
+        hessp(curvature), mask, alpha, probes, exact=curvature == "exact"
     )
-    if logdet is None:  # the exact Hessian was indefinite: Gauss-Newton
-        logdet, trace_w = matrix_free_estimates(operator("gauss-newton"), mask, probes)
-    if u is not None:
-        logdet -= np.log(alpha)
-    return logdet, trace_w
+    if estimates is None:  # the exact Hessian was indefinite: Gauss-Newton
+        estimates = matrix_free_estimates(hessp("gauss-newton"), mask, alpha, probes)
+    return estimates
 
 
 @dataclass
@@ -186,8 +186,10 @@ def reestimate(
     settings: EvidenceSettings,
     *,
     tol: float,
+    max_iter: int,
     alpha0: float | None = None,
     stopped=lambda: False,
+    iterations=None,
     verbose: bool = False,
 ) -> EvidenceFit:
     """Alternate the weights' fit and the re-estimation of α until α settles.
@@ -199,27 +201,36 @@ def reestimate(
     theta0 : ndarray
         The first inner fit's start.
     run_inner : callable
-        ``run_inner(theta, tol) -> OptimizeResult``: one inner fit.
+        ``run_inner(theta, tol, max_iter) -> OptimizeResult``: one inner
+        fit, of at most ``max_iter`` iterations (capped by the estimator's).
     settings : EvidenceSettings
         How the evidence is computed.
     tol : float
-        The estimator's ``tol``; the inner fits use ``tol`` times 10 down to
-        times 0.01 as α's relative change falls from 100% to 0.1% and below.
+        The estimator's ``tol``: the first inner fit's, then ``tol`` times α's
+        last relative change (at most 1, at least :data:`ALPHA_RTOL`).
+    max_iter : int
+        The estimator's ``max_iter``: the inner fits' iterations start at
+        :data:`START_ITER` and double each round up to it. α has settled
+        only once an inner fit converged (or ran ``max_iter`` iterations).
     alpha0 : float, default=None
         The first α; None uses :data:`START_ALPHA`.
     stopped : callable
         True once the user's callback asked to stop: no further round.
+    iterations : callable, default=None
+        The iterations of all inner fits so far (the monitor's count, which a
+        stopped fit's result reports too); None sums the results' ``nit``.
     verbose : bool
         Print one line per re-estimation.
     """
     source = objective.source
     alpha = START_ALPHA if alpha0 is None else float(alpha0)
     theta = np.asarray(theta0, dtype=np.float64)
-    curve, n_iter, inner_tol = [], 0, 10.0 * tol
-    converged = False
+    curve, n_iter, inner_tol = [], 0, tol
+    inner_iter = min(START_ITER, max_iter)
+    converged, last_step = False, 0.0
     for round_ in range(1, MAX_REESTIMATIONS + 1):
         objective.alpha, objective.last = alpha, None  # J changed with α
-        result = run_inner(theta, inner_tol)
+        result = run_inner(theta, inner_tol, inner_iter)
         theta = np.asarray(result.x, dtype=np.float64)
         n_iter += int(result.nit)
         ev, factor = evaluate(source, theta, alpha, settings)
@@ -232,13 +243,24 @@ def reestimate(
                 f"{ev.gamma:.4f}, beta = {ev.beta:.6g}, log evidence = "
                 f"{ev.log_evidence:.6f}, next alpha = {new_alpha:.6g}"
             )
-        if change < ALPHA_RTOL or result.status == -1 or stopped():
-            converged = change < ALPHA_RTOL
+        settled = change < ALPHA_RTOL and (result.success or inner_iter >= max_iter)
+        if settled or result.status == -1 or stopped():
+            converged = settled
             break
-        alpha = new_alpha
-        # Tighter inner fits as α settles: 10·tol at a 100% change, tol at
-        # 10%, 0.01·tol at 0.1% and below.
-        inner_tol = tol * float(np.clip(change * 10.0, 0.01, 10.0))
+        step = np.log(new_alpha / alpha)
+        if step * last_step < 0:
+            # α overshot (the update's slope is below -1 where γ changes fast
+            # with α): the geometric mean of the two, which keeps the fixed
+            # point and damps the oscillation.
+            new_alpha = float(np.sqrt(alpha * new_alpha))
+            step = np.log(new_alpha / alpha)
+        # α to 4 significant digits (it settles to 3): estimates that agree
+        # to 1e-5, dense and matrix-free ones, then run the same inner fits.
+        alpha, last_step = float(f"{new_alpha:.4g}"), step
+        # Tighter inner fits as α settles: tol at a 100% change and above,
+        # tol·change below, down to tol·ALPHA_RTOL.
+        inner_tol = tol * float(np.clip(change, ALPHA_RTOL, 1.0))
+        inner_iter = min(2 * inner_iter, max_iter)
     if not converged and result.status != -1 and not stopped():
         warnings.warn(
             f"alpha='evidence' stopped after {MAX_REESTIMATIONS} re-estimations "
@@ -247,6 +269,8 @@ def reestimate(
             ConvergenceWarning,
             stacklevel=5,
         )
+    if iterations is not None:
+        n_iter = iterations()
     result["nit"] = n_iter  # every inner fit's iterations
     return EvidenceFit(result, ev, factor, curve, n_iter)
 

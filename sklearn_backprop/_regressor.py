@@ -39,9 +39,25 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         [0, 1] (the notes' J = ½(ŷ - y)² with a sigmoid output).
     loss : {"squared_error"}, default="squared_error"
         Per-sample loss ½‖ŷ - y‖².
-    alpha : float, default=1e-4
+    alpha : float or "evidence", default=1e-4
         L2 penalty λ, scaled as (α / (2W)) Σ Θ² over non-bias weights, as in
         :class:`~sklearn.neural_network.MLPRegressor`.
+        ``"evidence"`` picks the penalty from the training data in one fit
+        (MacKay's evidence framework, as MATLAB's ``trainbr``): the weights'
+        fit alternates with the re-estimation of the prior precision α_B of
+        the non-bias weights and of the noise precision β, until α =
+        α_B / β changes by less than 0.1% (``alpha_``); see the user guide's "Bayesian
+        regularisation". Not with ``early_stopping=True``.
+    evidence_method : {"auto", "dense", "matrix-free"}, default="auto"
+        How the posterior precision A = β H_D + α_B I_W (H_D the Gauss-Newton
+        matrix of the data term, or its exact Hessian with
+        ``curvature="exact"``, which falls back to Gauss-Newton where A is
+        indefinite) is handled for ``gamma_``, ``log_evidence_``, ``beta_``
+        and ``predict(X, return_std=True)``: "dense" forms and factorises it
+        (n_params² memory); "matrix-free" estimates γ and ln det A by
+        stochastic Lanczos quadrature on H·v products (seeded by
+        ``random_state``), and refuses ``return_std=True``. "auto" is
+        "dense" up to 2000 parameters.
     solver : {"L-BFGS-B", "CG", "BFGS", "Newton-CG", "TNC", "trust-ncg", \
             "trust-krylov", "lm", "trf"}, default="L-BFGS-B"
         Method of :func:`scipy.optimize.minimize`, or of
@@ -142,6 +158,27 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         its first iteration), else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_`` (the kept weights' score), else None.
+    alpha_ : float
+        The penalty the weights were fitted with: ``alpha``, or the one
+        ``alpha="evidence"`` chose (α = α_B / β, in J's units: refitting with
+        ``alpha=alpha_`` and the same start gives the same model).
+    gamma_ : float
+        γ = N_W - α_B tr_W(A⁻¹), the number of well-determined non-bias
+        weights, at the fitted weights (for a float ``alpha``, computed on
+        first access and cached: a plain fit pays nothing for it).
+    log_evidence_ : float
+        The log evidence ln p(D | α_B, β) at the fitted weights (Laplace
+        approximation; the flat bias prior's constants dropped).
+        Computed on first access for a float ``alpha``.
+    beta_ : float
+        β, the noise precision in the units of y as given to ``fit``:
+        re-estimated with ``alpha="evidence"``, else (N - γ) / (2 E_D) at the
+        fitted weights. ``1 / √beta_`` estimates the noise's standard
+        deviation. Computed on first access for a float ``alpha``.
+    evidence_curve_ : list of tuple or None
+        With ``alpha="evidence"``, one ``(alpha, gamma, log_evidence)`` per
+        re-estimation (the last one is ``alpha_``, ``gamma_``,
+        ``log_evidence_``); else None.
     optimize_result_ : scipy.optimize.OptimizeResult
         What :func:`scipy.optimize.minimize` returned, or for "lm" and "trf"
         the same fields taken from :func:`scipy.optimize.least_squares`'s
