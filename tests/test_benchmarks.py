@@ -70,3 +70,13 @@ def test_bench_threads_quick_runs():
     for key in ("b", "c", "d"):
         assert len(re.findall(rf"^\({key}\)\s+\d+x", out, re.MULTILINE)) == 2, out
     assert "MISMATCH" not in out, out
+
+
+@pytest.mark.slow
+def test_bench_lm_quick_runs():
+    out = _run_quick("bench_lm.py")
+    for column in ("L-BFGS-B ms", "lm ms", "steps", "reached", "lm/L-BFGS-B"):
+        assert column in out, out
+    assert re.search(r"^sine\s+200x1-5-1\s+16\s", out, re.MULTILINE), out
+    assert "one BLAS thread" in out and "default (" in out
+    assert re.search(r"dense Jacobian .* below it: (yes|no)", out), out
