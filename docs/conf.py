@@ -68,6 +68,7 @@ sphinx_gallery_conf = {
             "plot_linear_vs_nonlinear.py",
             "plot_sum_of_sigmoids.py",
             "plot_tuning_digits.py",
+            "plot_evidence.py",
             "plot_solvers.py",
             "plot_speed_vs_mlp.py",
         ]
