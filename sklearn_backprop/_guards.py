@@ -203,9 +203,11 @@ def check_least_squares(estimator, spec, n_residual_rows: int) -> None:
     """Refuse "lm" where MINPACK cannot run it: fewer residuals than
     parameters, or a dense Jacobian of r larger than the machine's memory.
 
-    MINPACK's lmder needs m ≥ n (residuals at least as many as parameters)
-    and holds the m × n Jacobian of r twice in float64 (its QR works on a
-    copy); "trf" forms neither.
+    MINPACK's lmder needs m ≥ n (residuals at least as many as parameters).
+    The m × n Jacobian of r is held at most twice in float64: its data rows,
+    and, where the Gram matrix is too ill-conditioned for its Cholesky factor,
+    the copy [r | ∂r] that LAPACK's QR factorises (``_least_squares.py``);
+    "trf" forms neither.
     """
     if estimator.solver != "lm":
         return
