@@ -258,3 +258,27 @@ def test_unknown_solver_options_are_refused(lsq_solver):
     reg = BackpropRegressor(solver=lsq_solver, solver_options={"bogus": 1})
     with pytest.raises(ValueError, match="solver_options were rejected"):
         reg.fit(X, y)
+
+
+def test_ctrl_c_keeps_the_last_accepted_step(lsq_solver):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, size=(100, 1))
+    y = np.sin(X[:, 0])
+
+    def interrupt_at_the_third_step(progress):
+        if progress.iteration == 3:
+            raise KeyboardInterrupt  # what Ctrl-C does mid-fit
+
+    reg = BackpropRegressor(
+        hidden_layer_sizes=(4,), solver=lsq_solver, random_state=0, max_iter=500
+    )
+    with pytest.warns(UserWarning, match="interrupted"):
+        reg.set_params(callback=interrupt_at_the_third_step).fit(X, y)
+    assert reg.n_iter_ == len(reg.loss_curve_) == 3
+    assert reg.optimize_result_.status == -1 and not reg.optimize_result_.success
+    # the kept weights are the third step's: their cost is its recorded cost
+    residual = reg.predict(X) - y
+    penalty = sum((c**2).sum() for c in reg.coefs_)
+    cost = (0.5 * residual @ residual + 0.5 * reg.alpha * penalty) / len(y)
+    assert_allclose(cost, reg.loss_curve_[-1], rtol=1e-10)
+    assert reg.loss_ == reg.loss_curve_[-1]
