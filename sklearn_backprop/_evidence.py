@@ -36,10 +36,11 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
+from scipy.special import expit
 
 from sklearn_backprop import _jacobian
+from sklearn_backprop._kernel import forward
 from sklearn_backprop._losses import LOSSES
-from sklearn_backprop._rop import forward_state
 from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop._threads import single_threaded_blas
 
@@ -77,42 +78,61 @@ def _logit_spec(spec: NetworkSpec) -> NetworkSpec:
     )
 
 
+def _root_curvature(spec: NetworkSpec, Z: NDArray, Y: NDArray, Jz: NDArray):
+    """Q_iᵀ ∂z_i/∂θ with Q_i Q_iᵀ = Λ_i, the loss's curvature in z^(L).
+
+    Λ_i in the output units' own variables (the Gauss-Newton matrix,
+    Schraudolph 2002): I for identity units with the squared error;
+    diag(p(1 - p)) for logistic units with the log loss, diag(σ'(z)²) with
+    the squared error; s (diag(p) - p pᵀ) for softmax units (s = Σ_k y_k,
+    1 for one-hot rows), whose root is Q = √s (diag(√p) - p √pᵀ).
+    ``Jz`` is (m, K, P); it is overwritten.
+    """
+    output, loss = spec.loss.output, spec.loss.name
+    if output == "identity":
+        return Jz
+    if output == "logistic":
+        p = expit(Z)
+        root = p * (1 - p)  # σ'(z)
+        if loss == "log_loss":
+            root = np.sqrt(root)
+        Jz *= root[:, :, None]
+        return Jz
+    # softmax: Qᵀ J = √s (√p ⊙ J - √p (pᵀ J))
+    Zs = Z - Z.max(axis=1, keepdims=True)
+    p = np.exp(Zs)
+    p /= p.sum(axis=1, keepdims=True)
+    mean = np.einsum("mk,mkp->mp", p, Jz)
+    Jz -= mean[:, None, :]
+    Jz *= (np.sqrt(p) * np.sqrt(Y.sum(axis=1, keepdims=True)))[:, :, None]
+    return Jz
+
+
 def gauss_newton_rows(spec: NetworkSpec, theta: NDArray, X, Y, w) -> NDArray:
     """Σ_i w_i (∂z_i/∂θ)ᵀ Λ_i (∂z_i/∂θ) over the given rows, float64.
 
     Λ_i is the loss's curvature in the output pre-activations z^(L) (the
-    Gauss-Newton matrix of Schraudolph 2002: ``Loss.curvature`` applied to
-    every column of the logits' Jacobian). Rows are taken in chunks of about
+    Gauss-Newton matrix, :func:`_root_curvature`): the sum is Ĵᵀ Ĵ with
+    Ĵ_i = √w_i Q_iᵀ ∂z_i/∂θ, one matrix product per chunk of rows of about
     :data:`JACOBIAN_CHUNK_BYTES`.
     """
     n, P, K = X.shape[0], spec.n_params, spec.layer_sizes[-1]
     thetas = spec.unpack(theta)
     z_spec = _logit_spec(spec)
-    identity = spec.loss.output == "identity"  # Λ = I: no curvature product
-    per_row = spec.dtype.itemsize * K * P * (1 if identity else 3)
-    rows = max(1, JACOBIAN_CHUNK_BYTES // per_row)
+    rows = max(1, JACOBIAN_CHUNK_BYTES // (8 * K * P))
     G = np.zeros((P, P))
     for a in range(0, n, rows):
         b = min(a + rows, n)
-        Xc, Yc = X[a:b], Y[a:b]
-        m = b - a
-        Jz = _jacobian.jacobian(thetas, Xc, z_spec)  # (m·K, P), rows i·K + k
-        if identity:
-            M = Jz
-        else:
-            state = forward_state(thetas, Xc, Yc, spec)
-            RZ = Jz.reshape(m, K, P).transpose(0, 2, 1).reshape(m * P, K)
-            M = spec.loss.curvature(
-                np.repeat(state.acts[-1], P, axis=0),
-                np.repeat(Yc, P, axis=0),
-                np.ascontiguousarray(RZ),
-                np.repeat(state.delta, P, axis=0),
-                True,
-            )
-            M = M.reshape(m, P, K).transpose(0, 2, 1).reshape(m * K, P)
+        Xc, m = X[a:b], b - a
+        Jz = _jacobian.jacobian(thetas, Xc, z_spec).astype(np.float64, copy=False)
+        Jz = Jz.reshape(m, K, P)  # rows i·K + k: ∂z_ik/∂θ
+        Z = forward(thetas, Xc, spec.activation, None)[-1]
+        Z = Z.astype(np.float64, copy=False)
+        J_hat = _root_curvature(spec, Z, np.asarray(Y[a:b], np.float64), Jz)
         if w is not None:
-            M = M * np.repeat(w[a:b], K)[:, None]
-        G += (Jz.T @ M).astype(np.float64)
+            J_hat *= np.sqrt(np.asarray(w[a:b], np.float64))[:, None, None]
+        J_hat = J_hat.reshape(m * K, P)
+        G += J_hat.T @ J_hat
     return 0.5 * (G + G.T)
 
 

@@ -604,3 +604,34 @@ def test_dask_blocks_give_the_in_memory_evidence():
         float_fit = BackpropRegressor((2,), alpha=0.1, random_state=0).fit(X_d, y_d)
         with pytest.raises(AttributeError, match="dask"):
             float_fit.gamma_  # noqa: B018
+
+
+def test_skops_saves_the_evidence_as_plain_values():
+    sio = pytest.importorskip("skops.io")
+    X, y = sine_data(10, n=80)
+    reg = BackpropRegressor((3,), alpha="evidence", random_state=0).fit(X, y)
+    data = sio.dumps(reg)
+    assert sio.get_untrusted_types(data=data) == [
+        "sklearn_backprop._regressor.BackpropRegressor"
+    ]
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert loaded.gamma_ == reg.gamma_ and loaded.beta_ == reg.beta_
+    np.testing.assert_array_equal(
+        loaded.predict(X, return_std=True)[1], reg.predict(X, return_std=True)[1]
+    )
+
+
+@pytest.mark.parametrize("solver", ["lm", "trf", "trust-ncg", "TNC", "CG"])
+def test_every_solver_reaches_the_same_evidence(solver):
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(200, 3))
+    y = X[:, 0] - 2 * np.tanh(X[:, 1]) + 0.3 * rng.normal(size=200)
+    reference = BackpropRegressor((2,), alpha="evidence", random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = BackpropRegressor(
+            (2,), alpha="evidence", solver=solver, random_state=0
+        ).fit(X, y)
+    assert reg.n_iter_ == len(reg.loss_curve_) > 0
+    assert reg.alpha_ == pytest.approx(reference.alpha_, rel=0.05)
+    assert reg.gamma_ == pytest.approx(reference.gamma_, rel=0.05)
