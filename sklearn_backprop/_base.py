@@ -364,7 +364,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 scores = [monitor.validation(np.asarray(theta, np.float64))]
             self.validation_scores_ = scores
             self.best_validation_score_ = max(scores)
-        self.n_iter_ = int(result.nit)
+        self.n_iter_ = int(result.nit if evidence_fit is None else evidence_fit.n_iter)
         self.optimize_result_ = plain_result(result)  # no SciPy objects: skops
         return self
 

@@ -271,7 +271,6 @@ def reestimate(
         )
     if iterations is not None:
         n_iter = iterations()
-    result["nit"] = n_iter  # every inner fit's iterations
     return EvidenceFit(result, ev, factor, curve, n_iter)
 
 

@@ -149,9 +149,11 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     loss_ : float
         Final value of J.
     loss_curve_ : list of float
-        J after each solver iteration.
+        J after each solver iteration (of every inner fit, one after the
+        other, with ``alpha="evidence"``).
     n_iter_ : int
-        Iterations the solver ran.
+        Iterations the solver ran (in all inner fits with
+        ``alpha="evidence"``).
     validation_scores_ : list of float or None
         Validation score after each iteration with ``early_stopping=True``
         (one score, of the starting weights, when the solver stopped before
@@ -178,7 +180,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     evidence_curve_ : list of tuple or None
         With ``alpha="evidence"``, one ``(alpha, gamma, log_evidence)`` per
         re-estimation (the last one is ``alpha_``, ``gamma_``,
-        ``log_evidence_``); else None.
+        ``log_evidence_``); else None. ``optimize_result_`` is then the
+        last inner fit's.
     optimize_result_ : scipy.optimize.OptimizeResult
         What :func:`scipy.optimize.minimize` returned, or for "lm" and "trf"
         the same fields taken from :func:`scipy.optimize.least_squares`'s

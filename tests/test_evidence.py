@@ -635,3 +635,12 @@ def test_every_solver_reaches_the_same_evidence(solver):
     assert reg.n_iter_ == len(reg.loss_curve_) > 0
     assert reg.alpha_ == pytest.approx(reference.alpha_, rel=0.05)
     assert reg.gamma_ == pytest.approx(reference.gamma_, rel=0.05)
+
+
+def test_warm_start_resumes_from_alpha_and_weights():
+    X, y = make_moons(200, noise=0.3, random_state=3)
+    clf = BackpropClassifier((4,), alpha="evidence", random_state=0).fit(X, y)
+    first = len(clf.evidence_curve_)
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.evidence_curve_[0][0] == pytest.approx(clf.alpha_, rel=0.01)
+    assert len(clf.evidence_curve_) < first
