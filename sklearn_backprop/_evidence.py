@@ -252,25 +252,44 @@ def dense_factor(
         )
         K = H[np.ix_(W_idx, W_idx)] - R @ R.T  # the data's part of S
         S = K + alpha * np.eye(W_idx.size)
-        try:
-            L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            raise IndefiniteCurvature("A's Schur complement is not definite.") from None
-        L_inv, info = scipy.linalg.lapack.dtrtri(L, lower=1)
-        if info != 0 or not np.all(np.isfinite(L_inv)):
-            raise IndefiniteCurvature("A's Schur complement is singular.")
-        logdet = logdet_BB + 2.0 * float(np.sum(np.log(np.diag(L))))
-        trace_w = float(np.einsum("ij,ij->", L_inv, L_inv))  # tr(S⁻¹)
+        T, logdet_S = _root_inverse(S, exact)  # S⁺ = Tᵀ T
+        logdet = logdet_BB + logdet_S
+        trace_w = float(np.einsum("ij,ij->", T, T))  # tr(S⁻¹)
         # γ = N_W - α tr(S⁻¹) = tr(S⁻¹ K): no cancellation when γ ≪ N_W
-        gamma = float(np.einsum("ij,ij->", L_inv @ K, L_inv))
+        gamma = float(np.einsum("ij,ij->", T @ K, T))
         # A₁⁺ = Fᵀ F: ‖F x‖² = x_Bᵀ A_BB⁺ x_B + rᵀ S⁻¹ r, r = x_W - A_WB A_BB⁺ x_B
         bias_rows = V.T / np.sqrt(lam)[:, None]  # Λ^{-1/2} Vᵀ
-        factor = np.zeros((rank_BB + W_idx.size, mask.size))
+        factor = np.zeros((rank_BB + T.shape[0], mask.size))
         factor[np.ix_(np.arange(rank_BB), B_idx)] = bias_rows
-        weight_rows = np.arange(rank_BB, rank_BB + W_idx.size)
-        factor[np.ix_(weight_rows, W_idx)] = L_inv
-        factor[np.ix_(weight_rows, B_idx)] = -L_inv @ (R @ bias_rows)
-    return DenseFactor(logdet, rank_BB + W_idx.size, trace_w, gamma, factor)
+        weight_rows = np.arange(rank_BB, rank_BB + T.shape[0])
+        factor[np.ix_(weight_rows, W_idx)] = T
+        factor[np.ix_(weight_rows, B_idx)] = -T @ (R @ bias_rows)
+    return DenseFactor(logdet, rank_BB + T.shape[0], trace_w, gamma, factor)
+
+
+def _root_inverse(S: NDArray, exact: bool) -> tuple[NDArray, float]:
+    """(T, ln pdet S) with S⁺ = Tᵀ T: T = L⁻¹ from S's Cholesky factor.
+
+    S ⪰ α I, so the Cholesky factorisation fails only where α = 0 leaves S
+    singular (a float ``alpha=0`` with fewer determined directions than
+    weights), or where the exact Hessian makes it indefinite
+    (:class:`IndefiniteCurvature`): S is then diagonalised and its
+    eigenvalues at numpy's ``matrix_rank`` tolerance dropped.
+    """
+    try:
+        L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
+        T, info = scipy.linalg.lapack.dtrtri(L, lower=1)
+        if info == 0 and np.all(np.isfinite(T)):
+            return T, 2.0 * float(np.sum(np.log(np.diag(L))))
+    except np.linalg.LinAlgError:
+        pass
+    mu, U = scipy.linalg.eigh(S, check_finite=False)
+    top = max(float(mu[-1]), 0.0) if mu.size else 0.0
+    tol = max(S.shape[0], 1) * np.finfo(np.float64).eps * top
+    if exact and mu.size and mu[0] < -1e3 * tol - 1e-8 * top:
+        raise IndefiniteCurvature(f"A has a negative eigenvalue ({mu[0]:.3g}).")
+    keep = mu > tol
+    return U[:, keep].T / np.sqrt(mu[keep])[:, None], float(np.sum(np.log(mu[keep])))
 
 
 # --------------------------------------------------------------------------

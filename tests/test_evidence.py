@@ -287,7 +287,17 @@ def test_dense_factor_of_a_singular_matrix_uses_the_pseudo_inverse():
 
 def test_dense_factor_refuses_an_indefinite_matrix():
     with pytest.raises(_evidence.IndefiniteCurvature):
-        _evidence.dense_factor(np.diag([-5.0, 1.0]), 1.0, np.array([1.0, 0.0]))
+        H = np.diag([-5.0, 1.0])
+        _evidence.dense_factor(H, 1.0, np.array([1.0, 0.0]), exact=True)
+
+
+def test_alpha_zero_with_more_weights_than_rows_is_a_pseudo_inverse():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 30)), rng.normal(size=10)
+    reg = BackpropRegressor(hidden_layer_sizes=(), alpha=0.0).fit(X, y)
+    # 9 directions of the centred data are determined, the other 21 are not
+    assert reg.gamma_ == pytest.approx(9.0)
+    assert np.isfinite(reg.log_evidence_) and np.isfinite(reg.beta_)
 
 
 def test_matrix_free_estimates_approach_the_dense_values():
@@ -321,28 +331,37 @@ def test_matrix_free_estimates_approach_the_dense_values():
     assert trace_mf == pytest.approx(f.trace_w, rel=1e-8)
 
 
+SQUARED_EXACT = {
+    "output_activation": "identity",
+    "loss": "squared_error",
+    "curvature": "exact",
+}
+
+
 def test_exact_curvature_uses_the_exact_hessian():
-    X, y = sine_data(3, n=80)
-    reg = BackpropRegressor((3,), alpha=0.5, curvature="exact", random_state=0)
-    reg.fit(X, y)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(150, 2))
+    y = X[:, 0] - np.tanh(2 * X[:, 1]) + 0.2 * rng.normal(size=150)
+    reg = BackpropRegressor(
+        (2,), alpha=1.0, curvature="exact", tol=1e-10, max_iter=2000, random_state=0
+    ).fit(X, y)
     theta = network.pack(reg.thetas_)
-    sizes = [1, 3, 1]
+    sizes = [2, 2, 1]
     H = np.column_stack(
         [
-            network.hessp_sum(theta, e, X, y[:, None], sizes, curvature="exact")[0]
+            network.hessp_sum(theta, e, X, y[:, None], sizes, **SQUARED_EXACT)[0]
             for e in np.eye(theta.size)
         ]
     )
     mask = np.ones_like(theta)
     for t in network.unpack(mask, sizes):
         t[:, 0] = 0
-    A1 = 0.5 * (H + H.T) + 0.5 * np.diag(mask)
-    if np.linalg.eigvalsh(A1)[0] <= 0:
-        pytest.skip("indefinite here: the Gauss-Newton fallback applies")
-    gamma = mask.sum() - 0.5 * np.sum(np.diag(np.linalg.inv(A1)) * mask)
+    A1 = 0.5 * (H + H.T) + 1.0 * np.diag(mask)
+    assert np.linalg.eigvalsh(A1)[0] > 0  # at a minimum: positive definite
+    gamma = mask.sum() - 1.0 * np.sum(np.diag(np.linalg.inv(A1)) * mask)
     assert reg.gamma_ == pytest.approx(gamma, rel=1e-6)
     gn = clone(reg).set_params(curvature="gauss-newton").fit(X, y)
-    assert gn.gamma_ != pytest.approx(reg.gamma_, rel=1e-9)
+    assert gn.gamma_ != pytest.approx(reg.gamma_, rel=1e-6)
 
 
 def test_exact_curvature_falls_back_to_gauss_newton_where_indefinite():
@@ -356,7 +375,7 @@ def test_exact_curvature_falls_back_to_gauss_newton_where_indefinite():
     theta = network.pack(exact.thetas_)
     H = np.column_stack(
         [
-            network.hessp_sum(theta, e, X, y[:, None], [1, 6, 1], curvature="exact")[0]
+            network.hessp_sum(theta, e, X, y[:, None], [1, 6, 1], **SQUARED_EXACT)[0]
             for e in np.eye(theta.size)
         ]
     )
