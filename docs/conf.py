@@ -70,6 +70,7 @@ sphinx_gallery_conf = {
             "plot_tuning_digits.py",
             "plot_evidence.py",
             "plot_solvers.py",
+            "plot_levenberg_marquardt.py",
             "plot_speed_vs_mlp.py",
         ]
     ),
