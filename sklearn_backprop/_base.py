@@ -500,16 +500,20 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         """
         return [theta[:, 0] for theta in self.thetas_]
 
-    def _output_logits(self, X) -> np.ndarray:
-        """z^(L), the output units' pre-activations, for validated new data."""
+    def _validate_new_data(self, X):
+        """New input X, checked against the fitted estimator."""
         check_is_fitted(self)
-        X = validate_data(
+        return validate_data(
             self,
             X,
             accept_sparse=["csr", "csc"],
             dtype=(np.float64, np.float32),
             reset=False,
         )
+
+    def _output_logits(self, X) -> np.ndarray:
+        """z^(L), the output units' pre-activations, for validated new data."""
+        X = self._validate_new_data(X)
         return forward(self.thetas_, X, ACTIVATIONS[self.activation], None)[-1]
 
     def __getstate__(self):

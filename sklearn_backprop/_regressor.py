@@ -5,7 +5,6 @@ from scipy.special import expit
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._base import BaseBackprop
 from sklearn_backprop._data import blockwise
@@ -331,14 +330,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     def _predict_std(self, X):
         """The predictive standard deviation (see :meth:`predict`)."""
         factor = self._posterior()
-        check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float64, np.float32),
-            reset=False,
-        )
+        X = self._validate_new_data(X)
         dtype = self.thetas_[0].dtype
         spec = NetworkSpec.make(
             [self.n_features_in_, *self._hidden_sizes(), self.n_outputs_],
