@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import scipy.sparse
 import sklearn.exceptions
-from conftest import LEAST_SQUARES_SOLVERS, SOLVERS
 from numpy.testing import assert_array_equal
 from scipy.optimize import OptimizeResult, minimize
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sklearn_backprop
+from conftest import LEAST_SQUARES_SOLVERS, SOLVERS
 from sklearn_backprop import BackpropClassifier, BackpropRegressor
 from sklearn_backprop import _guards as guards
 from sklearn_backprop._guards import InconsistentVersionWarning
