@@ -236,6 +236,11 @@ class InMemoryBlocks:
             G[:, 1:] = dW
         return J, grad, self.W
 
+    def row_sum(self, task, theta: NDArray) -> tuple:
+        """``task(self, theta)``: Σ over all rows of a term another module
+        defines (a tuple of arrays), as a Dask source sums it block by block."""
+        return task(self, theta)
+
     def hessp_sum(self, theta: NDArray, v: NDArray, curvature: str):
         """(R{Δ}, W): :func:`~sklearn_backprop.network.hessp_sum` at θ along v."""
         spec = self.spec

@@ -366,6 +366,11 @@ def _hessp_task(block, theta, v, curvature):
     return block.source().hessp_sum(theta, v, curvature)
 
 
+def _row_sum_task(block: _Block, theta, task):
+    """``task`` on one block's in-memory source (see :meth:`DaskBlocks.row_sum`)."""
+    return task(block.source(), theta)
+
+
 def _add(*parts):
     """Elementwise sum of tuples of floats and arrays, in the order given."""
     total = [p.copy() if isinstance(p, np.ndarray) else p for p in parts[0]]
@@ -411,6 +416,12 @@ class DaskBlocks:
         """(R{Δ}, W) over all blocks."""
         v_future = self._broadcast(np.ascontiguousarray(v, dtype=self.spec.dtype))
         return self._map_reduce(_hessp_task, self._scatter(theta), v_future, curvature)
+
+    def row_sum(self, task, theta: np.ndarray) -> tuple:
+        """Σ over the blocks of ``task(source, theta)``, a tuple of arrays, where
+        ``source`` is an :class:`InMemoryBlocks` over one block's rows: how a
+        module other than this one sums its own per-row terms."""
+        return self._map_reduce(_row_sum_task, self._scatter(theta), task)
 
     def _scatter(self, theta: np.ndarray):
         """θ on every worker; the last one scattered is reused (H·v at one θ)."""

@@ -136,22 +136,16 @@ def gauss_newton_rows(spec: NetworkSpec, theta: NDArray, X, Y, w) -> NDArray:
     return 0.5 * (G + G.T)
 
 
-def _gauss_newton_task(block, theta):
-    """One dask block's Gauss-Newton sum, as a tuple for the tree sum."""
-    source = block.source()
+def _gauss_newton_sum(source, theta):
+    """The Gauss-Newton sum over an in-memory source's rows, as a 1-tuple."""
     return (gauss_newton_rows(source.spec, theta, source.X, source.Y, source.w),)
 
 
 def gauss_newton_matrix(source, theta: NDArray) -> NDArray:
-    """The Gauss-Newton matrix of E_D at θ, summed over the source's row blocks.
-
-    In-memory rows are summed here; a dask source sums each block where it
-    lives (its map-reduce of the other evaluations) and adds the P × P parts.
-    """
+    """The Gauss-Newton matrix of E_D at θ, summed over the source's rows
+    (a Dask source sums each block where it lives and adds the P × P parts)."""
     theta = np.ascontiguousarray(theta, dtype=source.spec.dtype)
-    if hasattr(source, "_map_reduce"):  # DaskBlocks
-        return source._map_reduce(_gauss_newton_task, source._scatter(theta))[0]
-    return gauss_newton_rows(source.spec, theta, source.X, source.Y, source.w)
+    return source.row_sum(_gauss_newton_sum, theta)[0]
 
 
 def hessian_matrix(source, theta: NDArray) -> NDArray:

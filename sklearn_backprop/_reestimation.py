@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from sklearn_backprop._blocks import InMemoryBlocks
 from sklearn_backprop._evidence import (
     DENSE_MAX_PARAMS,
     DenseFactor,
@@ -282,7 +283,7 @@ _KEPT: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
 
 def keep_source(estimator, source, settings: EvidenceSettings) -> None:
     """Remember the fit's in-memory row source for :func:`fitted_evidence`."""
-    if hasattr(source, "_map_reduce"):  # a dask cluster's blocks: not kept
+    if not isinstance(source, InMemoryBlocks):  # a dask cluster's: not kept
         _KEPT.pop(estimator, None)
         return
     _KEPT[estimator] = (source, settings)
