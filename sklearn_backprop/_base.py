@@ -12,6 +12,12 @@ from sklearn.utils._param_validation import Hidden, Interval, Options, StrOption
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_backprop._activations import ACTIVATIONS
+from sklearn_backprop._callbacks import (
+    CallbackSupportMixin,
+    FitTasks,
+    iteration_cap,
+    open_fit_task,
+)
 from sklearn_backprop._data import FitRequest, fit_data, is_dask_collection
 from sklearn_backprop._guards import (
     check_fit_memory,
@@ -38,7 +44,7 @@ from sklearn_backprop.network import pack
 DOCS_URL = "https://sklearn-backprop.readthedocs.io/en/latest/"
 
 
-class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class for backpropagation networks trained by scipy.optimize.minimize.
 
     Warning: This class should not be used directly. Use derived classes
@@ -225,8 +231,21 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         >>> clf.fit(scale(X), y).n_iter_ > 0
         True
         """
+        # scikit-learn's callbacks: the fit's task, opened before the state
+        # is saved (teardown after fit needs it, even when the fit fails)
+        open_fit_task(self, self._iteration_cap())
         with restore_on_error(self):  # a failed fit leaves the previous state
             return self._fit(X, y, sample_weight)
+
+    def _iteration_cap(self) -> int | None:
+        """The fit's task's subtasks: iterations, or None for alpha="evidence"
+        (one re-estimation task each, their number not known in advance)."""
+        if isinstance(self.alpha, str):
+            return None
+        solver = SOLVERS[self.solver]
+        options = solver.options(self.max_iter, self.max_fun, self.tol)
+        options.update(self.solver_options or {})
+        return iteration_cap(solver, options, self.max_iter)
 
     def _fit(self, X, y, sample_weight):
         """The body of :meth:`fit`, which undoes its changes if it raises."""
@@ -293,6 +312,15 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     return True
                 return False
 
+        tasks = FitTasks(
+            self,
+            getattr(self, "_callback_fit_ctx", None),
+            X,
+            y,
+            sample_weight,
+            lambda theta: self._fitted_at(spec, theta),
+        )
+        tasks.begin()
         monitor = _Monitor(
             objective,
             theta0,
@@ -302,6 +330,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             max_iter=None if solver.max_iter_option else self.max_iter,
+            tasks=tasks,
         )
         options = solver.options(self.max_iter, self.max_fun, self.tol)
         options.update(self.solver_options or {})
@@ -321,7 +350,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 inner.update(self.solver_options or {})
                 if monitor.max_iter is not None:  # TNC: max_iter per inner fit
                     monitor.max_iter = len(monitor.losses) + max_iter
-                return minimize_network(objective, theta, monitor, solver, inner)
+                tasks.begin_round(iteration_cap(solver, inner, max_iter))
+                result = minimize_network(objective, theta, monitor, solver, inner)
+                if tasks.end_round(result.x):  # a callback ends re-estimation
+                    stopped.append(True)
+                return result
 
             evidence_fit = reestimate(
                 objective,
@@ -366,7 +399,17 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             self.best_validation_score_ = max(scores)
         self.n_iter_ = int(result.nit if evidence_fit is None else evidence_fit.n_iter)
         self.optimize_result_ = plain_result(result)  # no SciPy objects: skops
+        tasks.end()
         return self
+
+    def _fitted_at(self, spec: NetworkSpec, theta) -> dict:
+        """What a copy of this estimator needs to predict with the weights θ
+        during the fit (scikit-learn callbacks' ``fitted_estimator``)."""
+        return {
+            "thetas_": spec.unpack(np.asarray(theta, dtype=spec.dtype).copy()),
+            "n_layers_": spec.n_layers,
+            "n_outputs_": spec.layer_sizes[-1],
+        }
 
     def _store_evidence(self, evidence_fit, source, settings) -> None:
         """``alpha_``, ``evidence_curve_`` and the evidence's cached values.

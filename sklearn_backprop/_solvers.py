@@ -190,7 +190,9 @@ class _Monitor:
     better); with it, the best-scoring iterate is kept and the fit stops after
     ``n_iter_no_change`` iterations without an improvement larger than ``tol``.
     With ``max_iter``, the fit stops, unconverged, after that many iterations
-    (for solvers without an iteration limit of their own).
+    (for solvers without an iteration limit of their own). ``tasks`` (a
+    :class:`~sklearn_backprop._callbacks.FitTasks`) reports each iteration to
+    scikit-learn's callbacks, once, before the user's ``callback`` sees it.
     """
 
     def __init__(
@@ -204,8 +206,10 @@ class _Monitor:
         n_iter_no_change: float,
         tol: float,
         max_iter: int | None = None,
+        tasks=None,
     ):
         self.objective, self.verbose, self.callback = objective, verbose, callback
+        self.tasks = tasks
         self.validation, self.n_iter_no_change, self.tol = (
             validation,
             n_iter_no_change,
@@ -222,7 +226,7 @@ class _Monitor:
         # TNC passes the iterate itself; every other method an OptimizeResult.
         x = np.array(getattr(intermediate_result, "x", intermediate_result))
         J, grad = self.objective.at(x)
-        self.x = x
+        previous, self.x = self.x, x
         self.losses.append(J)
         progress = Progress(
             iteration=len(self.losses),
@@ -239,8 +243,12 @@ class _Monitor:
             if progress.validation_score is not None:
                 line += f", validation score = {progress.validation_score:.6f}"
             print(line)
+        # scikit-learn's callbacks (set_callbacks) see the iteration too
+        stop = self.tasks is not None and self.tasks.iteration(previous, x)
         if self.callback is not None and self.callback(progress):
             raise _StopFit("stopped by the callback")
+        if stop:
+            raise _StopFit("stopped by a scikit-learn callback")
         if progress.validation_score is not None:
             self._track(progress.validation_score, x)
         if self.max_iter is not None and progress.iteration >= self.max_iter:
