@@ -126,6 +126,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         ends the fit cleanly with the current weights. A KeyboardInterrupt
         (from the keyboard or raised by the callback) also ends the fit with
         the last completed iterate, and warns that the fit was interrupted.
+        scikit-learn's callbacks (``ProgressBar``, ``ScoringMonitor``;
+        scikit-learn >= 1.9) are set with ``set_callbacks``; they and this
+        callback see each iteration once (user guide: :ref:`callbacks`).
 
     Attributes
     ----------
