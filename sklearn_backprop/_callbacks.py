@@ -150,8 +150,12 @@ class FitTasks:
             if sample_weight is None
             else {"sample_weight": sample_weight},
         }
-        # Per-iteration tasks only when some callback listens.
-        self.active = context is not None and bool(context._callbacks)
+        # Per-iteration tasks only when some callback listens (set on the
+        # estimator, or propagated to it by a meta-estimator).
+        self.active = context is not None and bool(
+            getattr(estimator, "_skl_callbacks", None)
+        )
+        self._subtasks = 0  # of the parent task
 
     def _attributes(self, theta):
         return lambda: self.fitted_at(theta)
@@ -177,10 +181,9 @@ class FitTasks:
         if not self.active:
             return False
         parent = self.parent
-        if parent.max_subtasks is not None and (
-            len(parent._children_map) >= parent.max_subtasks
-        ):  # pragma: no cover - the caps are the solvers' own limits
-            return False
+        if parent.max_subtasks is not None and self._subtasks >= parent.max_subtasks:
+            return False  # pragma: no cover - the caps are the solvers' own limits
+        self._subtasks += 1
         task = parent.subcontext(task_name="iteration")
         task.call_on_fit_task_begin(
             estimator=self.estimator,
@@ -199,6 +202,7 @@ class FitTasks:
             self.parent = self.root.subcontext(
                 task_name="reestimation", max_subtasks=max_iter
             )
+            self._subtasks = 0
             self.parent.call_on_fit_task_begin(estimator=self.estimator, **self._kwargs)
 
     def end_round(self, theta) -> bool:
