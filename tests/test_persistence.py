@@ -440,3 +440,23 @@ def test_version_warning_names_the_line_that_loaded(
         with pytest.warns(InconsistentVersionWarning) as record:
             load()
         assert [w.filename for w in record] == [__file__]
+
+
+def test_skops_file_lists_scikit_learn_callbacks_until_they_are_removed(
+    small_data, tmp_path
+):
+    callback = pytest.importorskip("sklearn.callback")
+    X, y = small_data
+    est = BackpropClassifier(hidden_layer_sizes=(3,), max_iter=5)
+    scoring = callback.ScoringMonitor(scoring="accuracy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+        est.set_callbacks(scoring).fit(X, y)
+    sio = pytest.importorskip("skops.io")
+    sio.dump(est, tmp_path / "with.skops")
+    untrusted = sio.get_untrusted_types(file=tmp_path / "with.skops")
+    assert any(name.startswith("sklearn.callback") for name in untrusted)
+    est.set_callbacks()  # what the user guide says to do before saving
+    untrusted, restored = _skops_round_trip(est, tmp_path / "without.skops")
+    assert untrusted == [_class_name(BackpropClassifier)]
+    _assert_same_fitted_state(restored, est, X)
