@@ -36,11 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
-from scipy.special import expit
 
 from sklearn_backprop import _jacobian
 from sklearn_backprop._kernel import forward
-from sklearn_backprop._losses import LOSSES
+from sklearn_backprop._losses import LOSSES, OUTPUT_ACTIVATIONS
 from sklearn_backprop._spec import NetworkSpec
 from sklearn_backprop._threads import single_threaded_blas
 
@@ -91,17 +90,15 @@ def _root_curvature(spec: NetworkSpec, Z: NDArray, Y: NDArray, Jz: NDArray):
     output, loss = spec.loss.output, spec.loss.name
     if output == "identity":
         return Jz
+    p = Z.copy()
+    OUTPUT_ACTIVATIONS[output](p)  # the network's own a^(L) = f(z^(L))
     if output == "logistic":
-        p = expit(Z)
         root = p * (1 - p)  # σ'(z)
         if loss == "log_loss":
             root = np.sqrt(root)
         Jz *= root[:, :, None]
         return Jz
     # softmax: Qᵀ J = √s (√p ⊙ J - √p (pᵀ J))
-    Zs = Z - Z.max(axis=1, keepdims=True)
-    p = np.exp(Zs)
-    p /= p.sum(axis=1, keepdims=True)
     mean = np.einsum("mk,mkp->mp", p, Jz)
     Jz -= mean[:, None, :]
     Jz *= (np.sqrt(p) * np.sqrt(Y.sum(axis=1, keepdims=True)))[:, :, None]
